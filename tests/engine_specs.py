@@ -31,6 +31,16 @@ def parallel(parallel_id: str, branches: list[list[dict[str, Any]]], when: str |
     return node
 
 
+def choose(choose_id: str, options: list[tuple[str | None, list[dict[str, Any]]]]) -> dict[str, Any]:
+    node: dict[str, Any] = {"id": choose_id, "choose": []}
+    for index, (when, steps) in enumerate(options):
+        option: dict[str, Any] = {"id": f"{choose_id}_o{index}", "steps": steps}
+        if when:
+            option["when"] = when
+        node["choose"].append(option)
+    return node
+
+
 def make_spec(route: list[dict[str, Any]], time_limit_days: int = 365,
               fees: list[dict[str, Any]] | None = None) -> PermitSpec:
     form = {

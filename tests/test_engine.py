@@ -25,7 +25,7 @@ from bizportal.workflow.state import (
     Withdraw,
 )
 
-from .engine_specs import make_spec, parallel, stage
+from .engine_specs import choose, make_spec, parallel, stage
 
 # Monday 23 November 2026, 12:00 in Bangkok.
 MONDAY_NOON = dt.datetime(2026, 11, 23, 5, 0, tzinfo=dt.UTC)
@@ -182,3 +182,25 @@ def test_state_round_trips_through_json() -> None:
     state = workflow.decide(state, StageDecision(at(1), stage_id="health", action=Action.REQUEST_INFORMATION,
                                                  note="menu"), CALENDAR).state
     assert ApplicationState.from_json(state.to_json()) == state
+
+
+def test_choose_takes_exactly_one_option_the_first_whose_condition_holds() -> None:
+    route = [stage("intake"),
+             choose("utility", [('flag_a', [stage("mwa_survey", agency="agency_b"), stage("mwa_install")]),
+                                (None, [stage("pwa_survey", agency="agency_c")])]),
+             stage("final")]
+    workflow = Workflow(make_spec(route))
+    metropolitan = approve(workflow, submitted(workflow, {"flag_a": True}), "intake")
+    assert list(metropolitan.tasks) == ["mwa_survey"]
+    metropolitan = approve(workflow, approve(workflow, metropolitan, "mwa_survey"), "mwa_install")
+    assert list(metropolitan.tasks) == ["final"]
+    provincial = approve(workflow, submitted(workflow, {"flag_a": False}), "intake")
+    assert list(provincial.tasks) == ["pwa_survey"]
+    assert list(approve(workflow, provincial, "pwa_survey").tasks) == ["final"]
+
+
+def test_choose_without_otherwise_is_passed_when_no_option_applies() -> None:
+    route = [choose("extra", [("flag_a", [stage("a")]), ("flag_b", [stage("b")])]), stage("final")]
+    workflow = Workflow(make_spec(route))
+    assert list(submitted(workflow, {}).tasks) == ["final"]
+    assert list(submitted(workflow, {"flag_a": True, "flag_b": True}).tasks) == ["a"]

@@ -32,7 +32,7 @@ from bizportal.workflow.state import (
     Withdraw,
 )
 
-from .engine_specs import FLAGS, make_spec, parallel, stage
+from .engine_specs import FLAGS, choose, make_spec, parallel, stage
 
 CALENDAR = WorkingCalendar()
 START = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
@@ -46,9 +46,17 @@ def routes(draw: st.DrawFn, depth: int = 0, prefix: str = "n") -> list[dict[str,
     for index in range(draw(st.integers(1, 4 if depth == 0 else 2))):
         node_id = f"{prefix}{index}"
         when = draw(st.one_of(st.none(), st.sampled_from(FLAGS), st.sampled_from([f"!{f}" for f in FLAGS])))
-        if depth < 2 and draw(st.booleans()):
+        kind = draw(st.sampled_from(["stage", "stage", "parallel", "choose"])) if depth < 2 else "stage"
+        if kind == "parallel":
             branches = [draw(routes(depth + 1, f"{node_id}x{b}")) for b in range(draw(st.integers(2, 3)))]
             nodes.append(parallel(node_id, branches, when=when))
+        elif kind == "choose":
+            count = draw(st.integers(2, 3))
+            conditions: list[str | None] = [draw(st.sampled_from([*FLAGS, *(f"!{f}" for f in FLAGS)]))
+                                            for _ in range(count - 1)]
+            conditions.append(draw(st.one_of(st.none(), st.sampled_from(FLAGS))))
+            nodes.append(choose(node_id, [(condition, draw(routes(depth + 1, f"{node_id}y{o}")))
+                                          for o, condition in enumerate(conditions)]))
         else:
             extra = draw(st.lists(st.sampled_from(ALL_ACTIONS[1:]), unique=True))
             nodes.append(stage(node_id, agency=draw(st.sampled_from(["agency_a", "agency_b", "agency_c"])),
@@ -57,11 +65,21 @@ def routes(draw: st.DrawFn, depth: int = 0, prefix: str = "n") -> list[dict[str,
 
 
 def predecessors(route: list[dict[str, Any]], before: frozenset[str] = frozenset()) -> dict[str, frozenset[str]]:
-    """For each stage, the stages that must be decided (or skipped) before it opens."""
+    """For each stage, the stages that must be decided (or skipped) before it opens.
+
+    After a `choose` block, the stages of every option count: those not taken are skipped.
+    """
     result: dict[str, frozenset[str]] = {}
     seen = set(before)
     for node in route:
-        if "parallel" in node:
+        if "choose" in node:
+            inner_choice: set[str] = set()
+            for option in node["choose"]:
+                option_result = predecessors(option["steps"], frozenset(seen))
+                result.update(option_result)
+                inner_choice.update(option_result)
+            seen |= inner_choice
+        elif "parallel" in node:
             inner: set[str] = set()
             for branch in node["parallel"]:
                 branch_result = predecessors(branch["steps"], frozenset(seen))
@@ -75,18 +93,21 @@ def predecessors(route: list[dict[str, Any]], before: frozenset[str] = frozenset
 
 
 def stage_ids_under(node: dict[str, Any]) -> set[str]:
-    if "parallel" not in node:
+    parts = node.get("parallel") or node.get("choose")
+    if parts is None and "steps" in node:  # a choose option
+        parts = [node]
+    if parts is None:
         return {node["id"]}
-    return {sid for branch in node["parallel"] for child in branch["steps"] for sid in stage_ids_under(child)}
+    return {sid for part in parts for child in part["steps"] for sid in stage_ids_under(child)}
 
 
 def all_nodes(route: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for node in route:
         found.append(node)
-        if "parallel" in node:
-            for branch in node["parallel"]:
-                found.extend(all_nodes(branch["steps"]))
+        for part in node.get("parallel") or node.get("choose") or []:
+            found.append(part)
+            found.extend(all_nodes(part["steps"]))
     return found
 
 

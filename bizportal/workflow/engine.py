@@ -17,7 +17,7 @@ from typing import Any
 from .calendar import WorkingCalendar, local_date
 from .expressions import CompiledExpression, FormEnvironment
 from .routes import END, JOIN, CompiledRoute, compile_route
-from .spec import Action, Parallel, PermitSpec, Stage
+from .spec import Action, Choose, Parallel, PermitSpec, Stage
 from .state import (
     ApplicationState,
     ApplicationStatus,
@@ -69,7 +69,13 @@ class Workflow:
         env = FormEnvironment.for_fields(spec.fields())
         self.conditions: dict[str, CompiledExpression] = {
             node_id: env.compile(compiled.node.when, "bool")
-            for node_id, compiled in self.route.nodes.items() if compiled.node.when
+            for node_id, compiled in self.route.nodes.items()
+            if not isinstance(compiled.node, Choose) and compiled.node.when
+        }
+        self.options: dict[str, list[tuple[str, CompiledExpression | None]]] = {
+            node_id: [(option.id, env.compile(option.when, "bool") if option.when else None)
+                      for option in compiled.node.choose]
+            for node_id, compiled in self.route.nodes.items() if isinstance(compiled.node, Choose)
         }
         self.fees: list[tuple[Any, CompiledExpression, CompiledExpression | None]] = [
             (fee, env.compile(fee.amount, "number"), env.compile(fee.when, "bool") if fee.when else None)
@@ -79,9 +85,13 @@ class Workflow:
     # ------------------------------------------------------------------ queries
 
     def skipped_nodes(self, answers: Mapping[str, Any]) -> tuple[str, ...]:
-        """Route nodes whose condition is false for `answers`."""
-        return tuple(node_id for node_id, condition in self.conditions.items()
-                     if not condition.evaluate(answers))
+        """Route nodes whose condition is false for `answers`, and the options not chosen."""
+        skipped = [node_id for node_id, condition in self.conditions.items() if not condition.evaluate(answers)]
+        for options in self.options.values():
+            chosen = next((option_id for option_id, condition in options
+                           if condition is None or condition.evaluate(answers)), None)
+            skipped.extend(option_id for option_id, _ in options if option_id != chosen)
+        return tuple(skipped)
 
     def assess_fees(self, answers: Mapping[str, Any]) -> tuple[FeeItem, ...]:
         """Fees due for `answers`, in THB, in the order the permit lists them."""
@@ -113,7 +123,7 @@ class Workflow:
             run.deadline_passed()
         else:
             raise InvalidTransition(f"unknown event {type(event).__name__}")
-        return Decision(run.state, tuple(run.effects))
+        return Decision(run.result(), tuple(run.effects))
 
 
 class _Run:
@@ -130,23 +140,33 @@ class _Run:
         self.calendar = calendar
         self.today = today
         self.effects: list[Effect] = []
+        self.changes: dict[str, Any] = {}
         self.moves = 0
 
     # ------------------------------------------------------------------ helpers
 
+    def __getattr__(self, name: str) -> Any:
+        # Fields of the state as changed so far in this run (e.g. `self.status`, `self.skipped`).
+        changes = self.__dict__["changes"]
+        return changes[name] if name in changes else getattr(self.__dict__["state"], name)
+
+    def result(self) -> ApplicationState:
+        """The new state: built once, at the end, because `replace` is the costliest step."""
+        return replace(self.state, tasks=self.tasks, joins=self.joins, approved_stages=tuple(self.approved),
+                       **self.changes)
+
     def _commit(self, **changes: Any) -> None:
-        self.state = replace(self.state, tasks=self.tasks, joins=self.joins,
-                             approved_stages=tuple(self.approved), **changes)
+        self.changes.update(changes)
 
     def _set_status(self, status: ApplicationStatus, **changes: Any) -> None:
-        before = self.state.status
+        before = self.status
         self._commit(status=status, **changes)
         if before is not status:
             self.effects.append(StatusChanged(before, status))
 
     def _require(self, *allowed: ApplicationStatus) -> None:
-        if self.state.status not in allowed:
-            raise InvalidTransition(f"not possible while the application is {self.state.status.value}",
+        if self.status not in allowed:
+            raise InvalidTransition(f"not possible while the application is {self.status.value}",
                                     "wrong-status")
 
     # ------------------------------------------------------------------ events
@@ -164,7 +184,7 @@ class _Run:
         self._enter(self.route.start, came_from=None)
 
     def stage_decision(self, event: StageDecision) -> None:
-        if self.state.status.waits_on_applicant:
+        if self.status.waits_on_applicant:
             raise InvalidTransition("the application is waiting for the applicant; decide after they "
                                     "resubmit", "waiting-on-applicant")
         self._require(ApplicationStatus.IN_REVIEW)
@@ -193,9 +213,9 @@ class _Run:
             status = (ApplicationStatus.CORRECTION_REQUESTED if event.action is Action.RETURN_FOR_CORRECTION
                       else ApplicationStatus.INFORMATION_REQUESTED)
             self._pause_all()
-            days_left = max(0, self.calendar.working_days_between(self.today, self.state.due_on or self.today))
+            days_left = max(0, self.calendar.working_days_between(self.today, self.due_on or self.today))
             self._set_status(status, returned_by=stage.id, days_left=days_left,
-                             corrections=self.state.corrections + 1)
+                             corrections=self.corrections + 1)
             self.effects.append(Notice("applicant", status.value, stage.id, stage.agency, event.note))
 
     def resubmit(self, event: Resubmit) -> None:
@@ -206,10 +226,10 @@ class _Run:
             self.tasks[task_id] = replace(task, status=TaskStatus.OPEN, days_left=None, due_on=due,
                                           overdue=False)
             self.effects.append(TaskResumed(task_id, task.agency, due))
-        due_on = self.calendar.add_working_days(self.today, max(self.state.days_left or 0, 1))
+        due_on = self.calendar.add_working_days(self.today, max(self.days_left or 0, 1))
         self.effects.append(DeadlineSet(due_on))
         self.effects.append(FeesAssessed(self.workflow.assess_fees(event.answers)))
-        returned_by = self.state.returned_by
+        returned_by = self.returned_by
         self._set_status(ApplicationStatus.IN_REVIEW, returned_by=None, days_left=None, due_on=due_on,
                          skipped=skipped, overdue=False)
         if returned_by is not None:
@@ -217,22 +237,22 @@ class _Run:
                                        self.route.stage(returned_by).agency))
 
     def withdraw(self, event: Withdraw) -> None:
-        if self.state.status.is_final:
-            raise InvalidTransition(f"the application is already {self.state.status.value}", "wrong-status")
+        if self.status.is_final:
+            raise InvalidTransition(f"the application is already {self.status.value}", "wrong-status")
         self._close_all(Outcome.CANCELLED)
         self._set_status(ApplicationStatus.WITHDRAWN)
         self.effects.append(Notice("applicant", "withdrawn", note=event.reason))
 
     def deadline_passed(self) -> None:
-        if self.state.status is not ApplicationStatus.IN_REVIEW:
+        if self.status is not ApplicationStatus.IN_REVIEW:
             return
         for task_id, task in list(self.tasks.items()):
             if task.status is TaskStatus.OPEN and not task.overdue and self.today > task.due_on:
                 self.tasks[task_id] = replace(task, overdue=True)
                 self.effects.append(TaskOverdue(task_id, task.agency, task.due_on))
                 self.effects.append(Notice("agency", "task_overdue", task_id, task.agency))
-        overdue = self.state.overdue
-        if not overdue and self.state.due_on is not None and self.today > self.state.due_on:
+        overdue = self.overdue
+        if not overdue and self.due_on is not None and self.today > self.due_on:
             overdue = True
             self.effects.append(Notice("applicant", "decision_delayed"))
         self._commit(overdue=overdue)
@@ -265,11 +285,19 @@ class _Run:
                 self._commit()
             return
         compiled = self.route.nodes[target]
-        if target in self.state.skipped:
+        if target in self.skipped:
             self.effects.append(StageSkipped(target))
             self._enter(compiled.next, came_from=target)
             return
         node = compiled.node
+        if isinstance(node, Choose):
+            taken = next((option for option in node.choose if option.id not in self.skipped), None)
+            if taken is None:
+                self.effects.append(StageSkipped(target))
+                self._enter(compiled.next, came_from=target)
+            else:
+                self._enter(taken.steps[0].id, came_from=target)
+            return
         if isinstance(node, Parallel):
             self.joins[node.id] = ()
             self._commit()

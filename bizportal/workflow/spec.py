@@ -237,14 +237,40 @@ class Parallel(Strict):
     next: Identifier | None = None
 
 
+class RouteOption(Strict):
+    """One way through a `choose` block; an option without `when` is taken otherwise."""
+
+    id: Identifier
+    title: Text | None = None
+    when: Expression | None = None
+    steps: Annotated[tuple[RouteNode, ...], Field(min_length=1)]
+
+
+class Choose(Strict):
+    """Exactly one of several routes: the first option whose `when` holds, else the one without `when`."""
+
+    id: Identifier
+    title: Text | None = None
+    choose: Annotated[tuple[RouteOption, ...], Field(min_length=2)]
+    next: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _otherwise_last(self) -> Choose:
+        for index, option in enumerate(self.choose):
+            if option.when is None and index != len(self.choose) - 1:
+                raise ValueError(f"option {option.id!r} has no `when`, so it must be the last option "
+                                 "(it is taken when no option before it applies)")
+        return self
+
+
 def _node_kind(value: Any) -> str:
     if isinstance(value, dict):
-        return "parallel" if "parallel" in value else "stage"
-    return "parallel" if isinstance(value, Parallel) else "stage"
+        return "parallel" if "parallel" in value else "choose" if "choose" in value else "stage"
+    return "parallel" if isinstance(value, Parallel) else "choose" if isinstance(value, Choose) else "stage"
 
 
 RouteNode = Annotated[
-    Annotated[Stage, Tag("stage")] | Annotated[Parallel, Tag("parallel")],
+    Annotated[Stage, Tag("stage")] | Annotated[Parallel, Tag("parallel")] | Annotated[Choose, Tag("choose")],
     Discriminator(_node_kind),
 ]
 
@@ -315,6 +341,8 @@ class PermitFile(Strict):
 
 Branch.model_rebuild()
 Parallel.model_rebuild()
+RouteOption.model_rebuild()
+Choose.model_rebuild()
 PermitFile.model_rebuild()
 
 

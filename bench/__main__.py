@@ -1,0 +1,143 @@
+"""bizportal benchmarks: `python -m bench [validate|engine|all] [--count N]`.
+
+Prints a table; docs/benchmarks.md records the figures with the machine they ran on.
+
+- validate: generate N varied permit types (default 3,000, Biz Portal's scale), then
+  time `bizportal workflows validate` and `load` into a fresh SQLite database, in
+  process, cold (no cache);
+- engine: time one engine decision (an officer approves a stage, state read from
+  and written back to JSON as the services do), median of many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def _row(name: str, value: str, target: str, ok: bool | None) -> tuple[str, str, str, str]:
+    verdict = "" if ok is None else ("met" if ok else "MISSED")
+    return name, value, target, verdict
+
+
+def bench_validate(count: int) -> list[tuple[str, str, str, str]]:
+    from bench.generate import generate_tree
+    from bizportal.workflow.validation import validate_tree
+
+    tree = RESULTS / f"tree-{count}"
+    marker = tree / ".complete"
+    if not marker.exists():
+        started = time.perf_counter()
+        generate_tree(tree, count)
+        marker.write_text("ok")
+        print(f"generated {count} permit types in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    started = time.perf_counter()
+    result = validate_tree(tree)
+    validate_seconds = time.perf_counter() - started
+    if result.problems:
+        for problem in result.problems[:5]:
+            print(problem.format(), file=sys.stderr)
+        raise SystemExit(f"generated tree has {len(result.problems)} problems")
+    rows = [_row(f"validate {count} permit types", f"{validate_seconds:.2f} s", "< 10 s", validate_seconds < 10)]
+    load_seconds = _load_into_fresh_database(result)
+    if load_seconds is not None:
+        total = validate_seconds + load_seconds
+        rows.append(_row(f"load {count} into fresh SQLite", f"{load_seconds:.2f} s", "", None))
+        rows.append(_row(f"validate + load {count}", f"{total:.2f} s", "< 10 s", total < 10))
+    return rows
+
+
+def _load_into_fresh_database(result: object) -> float | None:
+    try:
+        from bizportal.app import create_app
+        from bizportal.database import unit_of_work
+        from bizportal.extensions import db
+        from bizportal.permits.services import load_specs
+    except ImportError:  # the web part is optional for the engine-only benchmark
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite3", "TESTING": True})
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade(directory=str(Path(__import__("bizportal").__file__).parent / "migrations"))
+            started = time.perf_counter()
+            with unit_of_work(db.session()) as session:
+                load_specs(session, result, dt.datetime.now(dt.UTC), "bench")  # type: ignore[arg-type]
+            return time.perf_counter() - started
+
+
+def bench_engine(repeat: int = 20000) -> list[tuple[str, str, str, str]]:
+    from bizportal.workflow.calendar import WorkingCalendar
+    from bizportal.workflow.engine import Workflow
+    from bizportal.workflow.spec import Action
+    from bizportal.workflow.state import ApplicationState, StageDecision, Submit
+    from bizportal.workflow.validation import validate_tree
+
+    result = validate_tree(ROOT, template_dirs=[ROOT / "templates" / "licences"])
+    spec = result.specs["food_premises"]
+    workflow = Workflow(spec)
+    calendar = WorkingCalendar()
+    moment = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
+    answers = {field.id: None for field in spec.fields().values()}
+    state = workflow.decide(ApplicationState(), Submit(moment, answers), calendar).state
+    first_task = next(iter(state.tasks))
+    stored = state.to_json()
+    event = StageDecision(moment, stage_id=first_task, action=Action.APPROVE)
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeat):
+            workflow.decide(ApplicationState.from_json(stored), event, calendar).state.to_json()
+        samples.append((time.perf_counter() - started) / repeat * 1e6)
+    with_json = statistics.median(samples)
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeat):
+            workflow.decide(state, event, calendar)
+        samples.append((time.perf_counter() - started) / repeat * 1e6)
+    bare = statistics.median(samples)
+    started = time.perf_counter()
+    for _ in range(200):
+        Workflow(spec)
+    compile_us = (time.perf_counter() - started) / 200 * 1e6
+    return [
+        _row("engine decision (approve a stage)", f"{bare:.1f} µs", "< 100 µs", bare < 100),
+        _row("  … with state from/to JSON", f"{with_json:.1f} µs", "< 100 µs", with_json < 100),
+        _row("compile a spec for the engine (once per version)", f"{compile_us:.0f} µs", "", None),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "validate", "engine"])
+    parser.add_argument("--count", type=int, default=3000, help="permit types to generate (default 3000)")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, str, str]] = []
+    if args.which in ("all", "engine"):
+        rows += bench_engine()
+    if args.which in ("all", "validate"):
+        rows += bench_validate(args.count)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{platform.platform()}")
+    widths = [max(len(row[i]) for row in [("benchmark", "result", "target", ""), *rows]) for i in range(4)]
+    for row in [("benchmark", "result", "target", ""), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0 if all(row[3] != "MISSED" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
