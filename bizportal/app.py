@@ -1,0 +1,82 @@
+"""The application factory: settings, extensions, listed blueprints, error pages and CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import errors, i18n
+from .config import BIZPORTAL_ROOT, Settings, load_settings
+from .database import configure_engine
+from .extensions import db, migrate
+from .migrations import MIGRATIONS_DIR
+
+SETTINGS_KEYS = ("BIZPORTAL_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BIZPORTAL_WORKFLOWS_DIR",
+                 "BIZPORTAL_FORMS_DIR", "BABEL_DEFAULT_LOCALE")
+"""Keys of `config` that stand in for environment variables and are checked like them."""
+
+TEMPLATES_DIR = BIZPORTAL_ROOT / "templates"
+STATIC_DIR = BIZPORTAL_ROOT / "static"
+LICENCE_TEMPLATES_DIR = TEMPLATES_DIR / "licences"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the bizportal Flask application.
+
+    Settings come from the environment (see `config.py`). `config` overrides them:
+    keys in `SETTINGS_KEYS` are read as if they were environment variables, and
+    `INSTANCE_PATH` moves the instance folder; other keys go to `app.config` as-is.
+    Raises `ConfigError` naming the variable when a setting is invalid.
+    """
+    overrides = dict(config or {})
+    instance_path = Path(overrides.pop("INSTANCE_PATH", BIZPORTAL_ROOT / "instance")).resolve()
+    environ = dict(os.environ)
+    for key in SETTINGS_KEYS:
+        if key in overrides:
+            value = overrides.pop(key)
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = str(value)
+    settings = load_settings(environ, instance_path)
+    with contextlib.suppress(OSError):  # a read-only instance folder is fine when the database is elsewhere
+        instance_path.mkdir(parents=True, exist_ok=True)
+
+    app = Flask("bizportal", template_folder=str(TEMPLATES_DIR), static_folder=str(STATIC_DIR),
+                instance_path=str(instance_path), instance_relative_config=False)
+    app.config.update(settings.flask_config())
+    app.config.update(overrides)
+    app.extensions["bizportal.settings"] = settings
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    i18n.init_app(app)
+    errors.register(app)
+    _register_blueprints(app)
+    _register_commands(app)
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    """The typed settings `app` was built with."""
+    settings: Settings = app.extensions["bizportal.settings"]
+    return settings
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .permits.views import blueprint as permits
+
+    app.register_blueprint(permits)
+
+
+def _register_commands(app: Flask) -> None:
+    from .permits.cli import workflows
+
+    app.cli.add_command(workflows)

@@ -1,0 +1,182 @@
+"""Typed settings read from environment variables, checked once at startup.
+
+This is the only module that reads the environment. Nothing set gives a working
+demo: a SQLite file in the instance folder, jobs run in-process, Thai pages. A
+bad value raises `ConfigError` naming the variable, so a deployment typo stops
+the process at once instead of failing later.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+BIZPORTAL_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root: parent of the package, holding templates/, static/, workflows/ and forms/."""
+
+Environment = Literal["development", "production", "testing"]
+ENVIRONMENTS: tuple[Environment, ...] = ("development", "production", "testing")
+LOCALES = ("th", "en")
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+T = TypeVar("T", bound=str)
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the application reads, with its type."""
+
+    environment: Environment
+    instance_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    workflows_dir: Path
+    forms_dir: Path
+    default_locale: str
+
+    @property
+    def production(self) -> bool:
+        """True when running as a deployment, where stricter rules apply."""
+        return self.environment == "production"
+
+    def flask_config(self) -> dict[str, object]:
+        """The Flask and extension configuration keys derived from these settings."""
+        return {
+            "ENV_NAME": self.environment,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "REDIS_URL": self.redis_url,
+            "BIZPORTAL_WORKFLOWS_DIR": self.workflows_dir,
+            "BIZPORTAL_FORMS_DIR": self.forms_dir,
+            "BABEL_DEFAULT_LOCALE": self.default_locale,
+            "BABEL_DEFAULT_TIMEZONE": "Asia/Bangkok",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.production,
+            "TESTING": self.environment == "testing",
+        }
+
+
+def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
+    """Build `Settings` from `environ` (normally `os.environ`).
+
+    Raises `ConfigError` for the first variable with a bad value.
+    """
+    environment = _choice(environ, "BIZPORTAL_ENV", ENVIRONMENTS, "development")
+    return Settings(
+        environment=environment,
+        instance_path=instance_path,
+        database_url=_database_url(environ, instance_path),
+        redis_url=_redis_url(environ),
+        secret_key=_secret_key(environ, environment, instance_path),
+        workflows_dir=_directory(environ, "BIZPORTAL_WORKFLOWS_DIR", BIZPORTAL_ROOT / "workflows"),
+        forms_dir=_directory(environ, "BIZPORTAL_FORMS_DIR", BIZPORTAL_ROOT / "forms"),
+        default_locale=_choice(environ, "BABEL_DEFAULT_LOCALE", LOCALES, "th"),
+    )
+
+
+def _value(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[T, ...], default: T) -> T:
+    value = _value(environ, name)
+    if value is None:
+        return default
+    for candidate in allowed:
+        if value == candidate:
+            return candidate
+    raise ConfigError(name, f"{value!r} is not allowed; use one of {', '.join(allowed)}")
+
+
+def _database_url(environ: Mapping[str, str], instance_path: Path) -> str:
+    value = _value(environ, "DATABASE_URL")
+    if value is None:
+        return f"sqlite:///{instance_path / 'bizportal.sqlite3'}"
+    if value.startswith("postgres://"):
+        raise ConfigError("DATABASE_URL", "use the postgresql+psycopg:// scheme, not postgres://")
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL", "is not a database URL (e.g. postgresql+psycopg://user@host/db)") \
+            from None
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError("DATABASE_URL", f"database {url.get_backend_name()!r} is not supported; "
+                          "use postgresql+psycopg:// or sqlite:///")
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ConfigError("DATABASE_URL", "use the psycopg driver: postgresql+psycopg://...")
+    return value
+
+
+def _redis_url(environ: Mapping[str, str]) -> str | None:
+    value = _value(environ, "REDIS_URL")
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    return value
+
+
+def _secret_key(environ: Mapping[str, str], environment: Environment, instance_path: Path) -> str:
+    value = _value(environ, "SECRET_KEY")
+    if value is not None:
+        if environment == "production" and len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError("SECRET_KEY", f"is too short; use at least {MIN_SECRET_KEY_LENGTH} random "
+                          "characters, e.g. `python -c 'import secrets; print(secrets.token_hex())'`")
+        return value
+    if environment == "production":
+        raise ConfigError("SECRET_KEY", "is required when BIZPORTAL_ENV=production")
+    return _instance_secret_key(instance_path)
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """A random key kept in the instance folder, so sessions survive a restart of the demo."""
+    path = instance_path / SECRET_KEY_FILE
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError("SECRET_KEY", f"is not set and {path} cannot be read ({error})") from None
+    if len(existing) >= MIN_SECRET_KEY_LENGTH:
+        return existing
+    key = secrets.token_hex(32)
+    try:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(key + "\n")
+    except OSError as error:
+        raise ConfigError("SECRET_KEY", f"is not set and {path} cannot be written ({error})") from None
+    return key
+
+
+def _directory(environ: Mapping[str, str], name: str, default: Path) -> Path:
+    value = _value(environ, name)
+    if value is None:
+        return default
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not path.is_dir():
+        raise ConfigError(name, f"{value!r} is not a folder")
+    return path

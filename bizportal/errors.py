@@ -1,0 +1,134 @@
+"""The BizportalError hierarchy and the one place that maps errors to HTTP.
+
+Services raise these with a status and a translatable message; `register()`
+turns them, and HTTP errors such as 404, into a page in the user's language or,
+under `/api/`, an `application/problem+json` body. No traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class BizportalError(Exception):
+    """Base of every domain error: an HTTP status and a message the user can read."""
+
+    status = 400
+    title: LazyString | str = _l("The request could not be completed")
+
+    def __init__(self, message: LazyString | str | None = None, **details: Any) -> None:
+        self.message = message if message is not None else self.title
+        self.details = details
+        super().__init__(str(self.message))
+
+
+class NotFound(BizportalError):
+    """The thing asked for does not exist (or is not public)."""
+
+    status = 404
+    title = _l("Page not found")
+
+
+class PermissionDenied(BizportalError):
+    """The user may not do this."""
+
+    status = 403
+    title = _l("You are not allowed to do this")
+
+
+class InvalidTransition(BizportalError):
+    """The action does not fit the current state (e.g. approving a closed task)."""
+
+    status = 409
+    title = _l("This action is not possible now")
+
+
+class Conflict(BizportalError):
+    """The change clashes with data already stored."""
+
+    status = 409
+    title = _l("This conflicts with data already stored")
+
+
+def _wants_problem_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def handle_bizportal_error(error: BizportalError) -> Response | tuple[str, int]:
+    """Answer a domain error in the user's language."""
+    if error.status >= 500:
+        _rollback()
+    if _wants_problem_json():
+        return _problem(error.status, str(error.title), str(error.message))
+    return _page(error.status, str(error.title), str(error.message))
+
+
+def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    """Answer 404, 405 and friends with our own page instead of Werkzeug's."""
+    status = error.code or 500
+    titles = {
+        404: (_l("Page not found"), _l("We could not find this page. It may have moved, or the address "
+                                      "may be mistyped.")),
+        405: (_l("Not allowed"), _l("This page cannot be used this way.")),
+    }
+    title, message = titles.get(status, (_l("The request could not be completed"),
+                                         _l("Please check the address and try again.")))
+    if status >= 500:
+        return handle_unexpected_error(error)
+    if _wants_problem_json():
+        return _problem(status, str(title), str(message))
+    response_body, code = _page(status, str(title), str(message))
+    return response_body, code
+
+
+def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
+    """Log the failure, undo the request's changes and show a calm page; never a traceback."""
+    original = getattr(error, "original_exception", None) or error
+    logger.error("unhandled error", exc_info=original, extra={"path": request.path})
+    _rollback()
+    title = str(_l("Something went wrong"))
+    message = str(_l("Sorry, an unexpected error occurred. Nothing was saved. Please try again later."))
+    if _wants_problem_json():
+        return _problem(500, title, message)
+    try:
+        return _page(500, title, message)
+    except Exception:
+        logger.exception("error page failed")
+        return f"<!doctype html><title>500</title><p>{escape(title)}</p>", 500
+
+
+def _rollback() -> None:
+    from .extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:
+        logger.exception("rollback after error failed")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on `app`."""
+    app.register_error_handler(BizportalError, handle_bizportal_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
