@@ -1,0 +1,256 @@
+"""Publishing permit specs and reading the catalogue.
+
+`load_specs` turns a validation result into stored versions. It is idempotent:
+loading the same files twice stores nothing new. Published versions never
+change; different content must come with a higher `version:` number, otherwise
+nothing at all is stored and the error says what to do. Catalogue reads use a
+fixed number of SQL statements however many permit types exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from ..errors import Conflict, NotFound
+from ..workflow.problems import SpecError
+from ..workflow.routes import compile_route
+from ..workflow.spec import Agency as AgencySpec
+from ..workflow.spec import PermitSpec
+from ..workflow.validation import ValidationResult, spec_hash
+from .models import Agency, PermitType, PermitVersion
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["created", "new_version", "unchanged"]
+
+
+@dataclass(frozen=True)
+class PermitOutcome:
+    """What loading did to one permit type."""
+
+    key: str
+    number: int
+    content_hash: str
+    outcome: Outcome
+    current_number: int
+
+
+@dataclass
+class LoadReport:
+    """What `load_specs` stored: per permit type, and agencies by what happened to them."""
+
+    permits: list[PermitOutcome] = field(default_factory=list)
+    agencies_created: list[str] = field(default_factory=list)
+    agencies_updated: list[str] = field(default_factory=list)
+    agencies_unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when anything new was stored."""
+        return bool(self.agencies_created or self.agencies_updated
+                    or any(item.outcome != "unchanged" for item in self.permits))
+
+
+class VersionConflict(Conflict):
+    """Different content under a version number already published (or an older one)."""
+
+    def __init__(self, conflicts: list[str]) -> None:
+        self.conflicts = conflicts
+        super().__init__("\n".join(conflicts))
+
+
+def permit_file_name(key: str) -> str:
+    """Where the permit type `key` is defined, by the file-name convention the validator enforces."""
+    return f"workflows/{key}.yaml"
+
+
+def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
+               published_by: str | None = None) -> LoadReport:
+    """Store the agencies and permit specs of a problem-free `result`.
+
+    Guarantees: the same content (same hash) stores nothing; new content with a
+    new, higher version number becomes a new immutable version and the current
+    one; new content under a number already used (or lower than the current)
+    raises `VersionConflict` before anything is written. Raises `SpecError` if
+    `result` has problems. Only flushes; the caller commits.
+    """
+    if result.problems:
+        raise SpecError(result.problems)
+    keys = sorted(result.specs)
+    existing = {
+        permit_type.key: permit_type
+        for permit_type in session.scalars(
+            select(PermitType).where(PermitType.key.in_(keys))
+            .options(selectinload(PermitType.versions), joinedload(PermitType.current_version))).unique()
+    }
+    hashes = {key: spec_hash(result.specs[key]) for key in keys}
+    conflicts: list[str] = []
+    for key in keys:
+        permit_type = existing.get(key)
+        if permit_type is None:
+            continue
+        number = result.specs[key].permit.version
+        if any(version.content_hash == hashes[key] for version in permit_type.versions):
+            continue
+        numbers = [version.number for version in permit_type.versions]
+        if number in numbers:
+            conflicts.append(f"{permit_file_name(key)}: version {number} is already published with different "
+                             f"content; raise `version:` to {max(numbers) + 1}")
+        elif numbers and number < max(numbers):
+            conflicts.append(f"{permit_file_name(key)}: version {number} is older than the published version "
+                             f"{max(numbers)}; raise `version:` to {max(numbers) + 1}")
+    if conflicts:
+        raise VersionConflict(conflicts)
+
+    report = LoadReport()
+    _upsert_agencies(session, result.agencies.values(), now, report)
+    for key in keys:
+        spec = result.specs[key]
+        permit_source, form_source = result.sources[key]
+        permit_type = existing.get(key)
+        outcome: Outcome = "new_version"
+        if permit_type is None:
+            permit_type = PermitType(key=key, withdrawn=False, created_at=now)
+            session.add(permit_type)
+            outcome = "created"
+        same = next((v for v in permit_type.versions if v.content_hash == hashes[key]), None)
+        if same is not None:
+            current = permit_type.current_version
+            report.permits.append(PermitOutcome(key, same.number, same.content_hash, "unchanged",
+                                                current.number if current else same.number))
+            continue
+        version = PermitVersion(
+            permit_type=permit_type, number=spec.permit.version, content_hash=hashes[key],
+            spec=spec.model_dump(mode="json"), permit_source=permit_source, form_source=form_source,
+            published_at=now, published_by=published_by)
+        session.add(version)
+        permit_type.current_version = version
+        report.permits.append(PermitOutcome(key, version.number, version.content_hash, outcome,
+                                            version.number))
+        logger.info("permit version published", extra={"permit_key": key, "version": version.number})
+    session.flush()
+    return report
+
+
+def _upsert_agencies(session: Session, agencies: Iterable[AgencySpec], now: dt.datetime,
+                     report: LoadReport) -> None:
+    wanted = {agency.id: agency for agency in agencies}
+    stored = {agency.id: agency
+              for agency in session.scalars(select(Agency).where(Agency.id.in_(list(wanted))))}
+    for agency_id, spec in wanted.items():
+        values = {
+            "code": spec.code,
+            "kind": spec.kind.value,
+            "name_th": spec.name.th,
+            "name_en": spec.name.en,
+            "short_name_th": spec.short_name.th if spec.short_name else None,
+            "short_name_en": spec.short_name.en if spec.short_name else None,
+            "parent_id": spec.parent,
+            "website": spec.website,
+            "phone": spec.phone,
+            "extra_holidays": [day.isoformat() for day in spec.extra_holidays],
+        }
+        row = stored.get(agency_id)
+        if row is None:
+            session.add(Agency(id=agency_id, updated_at=now, **values))
+            report.agencies_created.append(agency_id)
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            report.agencies_updated.append(agency_id)
+        else:
+            report.agencies_unchanged.append(agency_id)
+
+
+# --------------------------------------------------------------------------- reading
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A permit type as the catalogue shows it: its current version, spec and issuing agency."""
+
+    permit_type: PermitType
+    version: PermitVersion
+    spec: PermitSpec
+    issuing_agency: Agency | None
+
+
+@dataclass(frozen=True)
+class PublicPermit:
+    """Everything the public page of a permit type needs."""
+
+    permit_type: PermitType
+    version: PermitVersion
+    spec: PermitSpec
+    agencies: dict[str, Agency]
+
+
+def agency_ids(spec: PermitSpec) -> set[str]:
+    """Agencies a permit type involves: the issuer and every stage's agency."""
+    return {spec.permit.issuing_agency, *(stage.agency for stage in compile_route(spec.permit).stages())}
+
+
+def agencies_by_id(session: Session, ids: Iterable[str]) -> dict[str, Agency]:
+    """Load the agencies `ids` in one statement."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {agency.id: agency for agency in session.scalars(select(Agency).where(Agency.id.in_(wanted)))}
+
+
+def list_catalogue(session: Session) -> list[CatalogueEntry]:
+    """Permit types open to applications (current version, not withdrawn), by key; two statements."""
+    rows = session.execute(
+        select(PermitType, PermitVersion)
+        .join(PermitVersion, PermitType.current_version_id == PermitVersion.id)
+        .where(PermitType.withdrawn.is_(False))
+        .order_by(PermitType.key)
+    ).all()
+    specs = [(permit_type, version, version.permit_spec()) for permit_type, version in rows]
+    agencies = agencies_by_id(session, (spec.permit.issuing_agency for _, _, spec in specs))
+    return [CatalogueEntry(permit_type, version, spec, agencies.get(spec.permit.issuing_agency))
+            for permit_type, version, spec in specs]
+
+
+def list_permit_types(session: Session) -> list[PermitType]:
+    """Every permit type, withdrawn ones too, with versions and current version loaded; two statements."""
+    return list(session.scalars(
+        select(PermitType)
+        .options(selectinload(PermitType.versions), joinedload(PermitType.current_version))
+        .order_by(PermitType.key)
+    ).unique())
+
+
+def get_permit_version(session: Session, key: str, number: int | None = None) -> PermitVersion:
+    """Version `number` of permit type `key`, or its current version; raises `NotFound`."""
+    query = select(PermitVersion).join(PermitVersion.permit_type).where(PermitType.key == key)
+    if number is None:
+        query = query.where(PermitType.current_version_id == PermitVersion.id)
+    else:
+        query = query.where(PermitVersion.number == number)
+    version = session.scalars(query.options(joinedload(PermitVersion.permit_type))).first()
+    if version is None:
+        if number is None:
+            raise NotFound(_l("There is no permit type “%(key)s”.", key=key))
+        raise NotFound(_l("Permit type “%(key)s” has no version %(number)s.", key=key, number=number))
+    return version
+
+
+def public_permit(session: Session, key: str) -> PublicPermit:
+    """Return the current version of a permit type open to applications, with its agencies.
+
+    Raises `NotFound` for an unknown or withdrawn permit type.
+    """
+    version = get_permit_version(session, key)
+    if version.permit_type.withdrawn:
+        raise NotFound(_l("There is no permit type “%(key)s”.", key=key))
+    spec = version.permit_spec()
+    return PublicPermit(version.permit_type, version, spec, agencies_by_id(session, agency_ids(spec)))
