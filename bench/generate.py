@@ -162,10 +162,11 @@ def generate_tree(target: Path, count: int = 3000, seed: int = 2558) -> Path:
     agencies = {"language": "bizportal/agencies/v1", "agencies": [
         {"id": f"agency_{i}", "code": f"A{i:04d}", "kind": "department", "name": _text(f"agency {i}")}
         for i in range(AGENCY_COUNT)]}
-    dump = {"allow_unicode": True, "sort_keys": False}
-    (target / "workflows" / "agencies.yaml").write_text(yaml.safe_dump(agencies, **dump), encoding="utf-8")
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    dump: dict[str, Any] = {"allow_unicode": True, "sort_keys": False, "Dumper": dumper}
+    (target / "workflows" / "agencies.yaml").write_text(yaml.dump(agencies, **dump), encoding="utf-8")
     for number in range(count):
         permit, form = permit_files(rng, number)
-        (target / "workflows" / f"{permit['key']}.yaml").write_text(yaml.safe_dump(permit, **dump), encoding="utf-8")
-        (target / "forms" / f"{form['key']}.yaml").write_text(yaml.safe_dump(form, **dump), encoding="utf-8")
+        (target / "workflows" / f"{permit['key']}.yaml").write_text(yaml.dump(permit, **dump), encoding="utf-8")
+        (target / "forms" / f"{form['key']}.yaml").write_text(yaml.dump(form, **dump), encoding="utf-8")
     return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def validate(paths: Sequence[Path]) -> ValidationResult:
     """Validate `paths` (or the configured folders) against the licence templates; never raises."""
     chosen = list(paths) or default_paths()
     try:
-        return validate_paths(chosen, template_dirs=[LICENCE_TEMPLATES_DIR])
+        # A whole tree of thousands of files is checked on every core; small runs stay in process.
+        return validate_paths(chosen, template_dirs=[LICENCE_TEMPLATES_DIR], workers=os.cpu_count() or 1)
     except OSError as error:
         name = getattr(error, "filename", None) or ", ".join(map(str, chosen))
         problem = Problem(str(name), 1, 1, f"cannot read: {error.strerror or error}", "check the path and "

@@ -98,6 +98,14 @@ class SourceDocument:
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Return (line, column) of the deepest known node on `path`."""
+        if self._tables is None:  # no key renamed yet: the nodes answer without building every table
+            if key and path in self.key_nodes:
+                return _mark(self.key_nodes[path])
+            probe = tuple(path)
+            while probe and probe not in self.nodes:
+                probe = probe[:-1]
+            node = self.nodes.get(probe)
+            return _mark(node) if node is not None else (1, 1)
         table = self.key_positions if key else self.positions
         if key and path in table:
             return table[path]
@@ -216,10 +224,22 @@ def _tag_name(tag: str) -> str:
 # libyaml without implicit tag resolution: plain scalars come back as text and are resolved in
 # `_resolve_plain` only when they could be a number, boolean, null or date (their first
 # character says so), which skips most of the cost of reading a file of Thai and English text.
-_FAST_LOADER: Any = getattr(yaml, "CBaseLoader", None)
-_FAST = _FAST_LOADER is not None
-if _FAST_LOADER is None:  # PyYAML built without libyaml: the pure-Python composer below
-    _FAST_LOADER = yaml.SafeLoader
+_FAST = hasattr(yaml, "CBaseLoader")
+_FAST_LOADER: Any = yaml.SafeLoader  # PyYAML built without libyaml: the pure-Python composer
+if _FAST:
+    class _PlainLoader(yaml.CBaseLoader):
+        """libyaml's composer with the resolver hooks it calls for every node made trivial."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+            return _STR_TAG if kind is yaml.ScalarNode else _SEQ_TAG if kind is yaml.SequenceNode else _MAP_TAG
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+    _FAST_LOADER = _PlainLoader
 
 
 class _CountingComposer(yaml.SafeLoader):
@@ -312,12 +332,16 @@ def _syntax_problem(file: str, error: yaml.MarkedYAMLError) -> Problem:
 _FAILED = object()
 _RESOLVER = yaml.resolver.Resolver()
 _TAG_START = re.compile(r"(?:^|[\s\[{,])!", re.MULTILINE)
-_IMPLICIT_FIRST = frozenset(ch for ch in yaml.resolver.Resolver.yaml_implicit_resolvers if ch)
+# Plain scalars that YAML 1.1 may read as something other than text: numbers and dates start
+# with a digit, sign or dot; booleans and null are a handful of words; `=` and `<<` are special.
+_NUMERIC_FIRST = frozenset("+-.0123456789=<")
+_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"})
 
 
 def _resolve_plain(node: yaml.ScalarNode) -> None:
     """Give a plain scalar read by the base loader the tag the safe loader would have given it."""
-    if not node.style and (not node.value or node.value[0] in _IMPLICIT_FIRST):
+    value = node.value
+    if not node.style and (not value or value[0] in _NUMERIC_FIRST or value.lower() in _WORDS):
         node.tag = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]  # untyped in the stubs
 _ANCHOR = re.compile(r"(?<![&\w])&[^\s&,\[\]{}]")  # `&name`, not the `&&` of a condition
 
@@ -357,12 +381,12 @@ def load_yaml(text: str | bytes, file: str) -> tuple[SourceDocument | None, list
     except UnicodeDecodeError as error:
         return None, [_decoding_problem(raw, file, error)]
     source = source.removeprefix("\ufeff")
-    has_anchor = _ANCHOR.search(source) is not None
+    has_anchor = "&" in source and _ANCHOR.search(source) is not None
     root: Any = None
     first_alias: tuple[int, int] | None = None
     # A `!` that could start a tag (not one inside a condition like `a && !b` in quotes) needs
     # the safe loader's own resolution, so that an explicit `!!str 5` stays text.
-    fast = _FAST and not has_anchor and _TAG_START.search(source) is None
+    fast = _FAST and not has_anchor and ("!" not in source or _TAG_START.search(source) is None)
     if _FAST and not has_anchor:
         # libyaml composes the tree about 20 times faster than pure Python. Without an anchor
         # (`&`) there can be no alias. On any error we read the file again in pure Python below,
