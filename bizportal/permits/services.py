@@ -91,7 +91,8 @@ def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
             select(PermitType).where(PermitType.key.in_(keys))
             .options(selectinload(PermitType.versions), joinedload(PermitType.current_version))).unique()
     }
-    hashes = {key: spec_hash(result.specs[key]) for key in keys}
+    dumps = {key: result.specs[key].model_dump(mode="json") for key in keys}  # dumped once: hash and row
+    hashes = {key: spec_hash(dumps[key]) for key in keys}
     conflicts: list[str] = []
     for key in keys:
         permit_type = existing.get(key)
@@ -129,7 +130,7 @@ def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
             continue
         version = PermitVersion(
             permit_type=permit_type, number=spec.permit.version, content_hash=hashes[key],
-            spec=spec.model_dump(mode="json"), permit_source=permit_source, form_source=form_source,
+            spec=dumps[key], permit_source=permit_source, form_source=form_source,
             published_at=now, published_by=published_by)
         session.add(version)
         permit_type.current_version = version

@@ -113,10 +113,10 @@ class ValidationResult:
         return not self.problems
 
 
-def spec_hash(spec: PermitSpec) -> str:
-    """Content hash of a spec: identical meaning gives an identical hash, comments aside."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+def spec_hash(spec: PermitSpec | Mapping[str, Any]) -> str:
+    """Content hash of a spec (or of its `model_dump(mode="json")`): same meaning, same hash, comments aside."""
+    data = spec.model_dump(mode="json") if isinstance(spec, PermitSpec) else spec
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
