@@ -204,6 +204,7 @@ class _Budget:
         self.built: set[int] = set()
         self.open: set[int] = set()
         self.plain_needs_resolving = False
+        self.tracks_aliases = True
 
 
 class _LoadError(Exception):
@@ -414,6 +415,7 @@ def load_yaml(text: str | bytes, file: str) -> tuple[SourceDocument | None, list
             _check_expansion(root, first_alias)
         budget = _Budget(first_alias)
         budget.plain_needs_resolving = fast
+        budget.tracks_aliases = has_anchor
         document.data = _construct(root, (), document, problems, constructor, budget)
     except _LoadError as error:
         return None, [Problem(file, error.line, error.column, error.message, error.hint, error.code)]
@@ -495,6 +497,25 @@ class _ScalarError(Exception):
 
 def _construct(node: yaml.Node, path: Path, document: SourceDocument, problems: list[Problem],
                constructor: yaml.SafeLoader, budget: _Budget) -> Any:
+    if not budget.tracks_aliases:
+        # No anchor in the file, so no alias: every node is met once. The count still bounds the
+        # work should an anchor ever slip past `_ANCHOR`. The common case of a text value returns here.
+        budget.nodes += 1
+        if budget.nodes > MAX_NODES:
+            line, column = _mark(node)
+            raise _LoadError(line, column, f"file has more than {MAX_NODES} values", "split the permit type",
+                             "yaml-size")
+        if len(path) > MAX_DEPTH:
+            line, column = _mark(node)
+            raise _LoadError(line, column, f"values are nested more than {MAX_DEPTH} levels deep",
+                             "a permit file needs only a few levels; look for unclosed [ or {", "yaml-depth")
+        document.nodes[path] = node
+        if node.__class__ is yaml.ScalarNode:
+            if budget.plain_needs_resolving:
+                _resolve_plain(node)
+            if node.tag == _STR_TAG:
+                return node.value
+        return _construct_node(node, path, document, problems, constructor, budget)
     budget.nodes += 1
     if id(node) in budget.built:
         budget.alias_uses += 1
@@ -518,6 +539,15 @@ def _construct(node: yaml.Node, path: Path, document: SourceDocument, problems: 
                          "a permit file needs only a few levels; look for unclosed [ or {", "yaml-depth")
     budget.built.add(id(node))
     document.nodes.setdefault(path, node)
+    budget.open.add(id(node))
+    try:
+        return _construct_node(node, path, document, problems, constructor, budget)
+    finally:
+        budget.open.discard(id(node))
+
+
+def _construct_node(node: yaml.Node, path: Path, document: SourceDocument, problems: list[Problem],
+                    constructor: yaml.SafeLoader, budget: _Budget) -> Any:
     if isinstance(node, yaml.ScalarNode):
         if budget.plain_needs_resolving:
             _resolve_plain(node)
@@ -537,15 +567,11 @@ def _construct(node: yaml.Node, path: Path, document: SourceDocument, problems: 
             node.tag != (_SEQ_TAG if isinstance(node, yaml.SequenceNode) else _MAP_TAG):
         _reject_tag(node, path, document, problems)
         return None
-    budget.open.add(id(node))
-    try:
-        if isinstance(node, yaml.SequenceNode):
-            return [_construct(item, (*path, index), document, problems, constructor, budget)
-                    for index, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            return _construct_mapping(node, path, document, problems, constructor, budget)
-    finally:
-        budget.open.discard(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, index), document, problems, constructor, budget)
+                for index, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        return _construct_mapping(node, path, document, problems, constructor, budget)
     line, column = _mark(node)
     raise _LoadError(line, column, "unsupported YAML node", "", "yaml-node")
 
