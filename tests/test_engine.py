@@ -204,3 +204,12 @@ def test_choose_without_otherwise_is_passed_when_no_option_applies() -> None:
     workflow = Workflow(make_spec(route))
     assert list(submitted(workflow, {}).tasks) == ["final"]
     assert list(submitted(workflow, {"flag_a": True, "flag_b": True}).tasks) == ["a"]
+
+
+def test_one_agencys_day_off_extends_only_its_own_tasks() -> None:
+    workflow = Workflow(make_spec(PARALLEL_ROUTE))
+    calendar = WorkingCalendar(agency_holidays={"agency_b": [dt.date(2026, 11, 24)]})
+    state = workflow.decide(ApplicationState(), Submit(at(0), {}), calendar).state
+    state = workflow.decide(state, StageDecision(at(0), stage_id="intake", action=Action.APPROVE), calendar).state
+    assert state.tasks["health"].due_on == CALENDAR.add_working_days(dt.date(2026, 11, 23), 5) + dt.timedelta(days=1)
+    assert state.tasks["building"].due_on == CALENDAR.add_working_days(dt.date(2026, 11, 23), 5)

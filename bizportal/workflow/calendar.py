@@ -9,7 +9,7 @@ Deadlines under the Licensing Facilitation Act are counted in these days.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -31,22 +31,24 @@ def local_date(moment: dt.datetime) -> dt.date:
 
 
 class WorkingCalendar:
-    """Counts working days: Monday to Friday, minus public and extra holidays."""
+    """Counts working days: Monday to Friday, minus public holidays and configured days off.
 
-    def __init__(self, extra_holidays: Iterable[dt.date] = ()) -> None:
+    `extra_holidays` apply to every agency (e.g. a cabinet-declared special holiday);
+    `agency_holidays` to one agency's tasks only (e.g. a municipality's own day off).
+    """
+
+    def __init__(self, extra_holidays: Iterable[dt.date] = (),
+                 agency_holidays: Mapping[str, Iterable[dt.date]] | None = None) -> None:
         self.extra_holidays = frozenset(extra_holidays)
+        self.agency_holidays = {agency: frozenset(days) for agency, days in (agency_holidays or {}).items()}
 
-    def with_extra(self, extra_holidays: Iterable[dt.date]) -> WorkingCalendar:
-        """A calendar with more days off (e.g. one agency's own)."""
-        extra = frozenset(extra_holidays)
-        return self if not extra - self.extra_holidays else WorkingCalendar(self.extra_holidays | extra)
-
-    def is_working_day(self, day: dt.date) -> bool:
-        """True if government offices are open on `day`."""
+    def is_working_day(self, day: dt.date, agency: str | None = None) -> bool:
+        """True if the offices (of `agency`, when given) are open on `day`."""
         return (day.weekday() < 5 and day not in self.extra_holidays
-                and day not in _thai_public_holidays(day.year))
+                and day not in _thai_public_holidays(day.year)
+                and (agency is None or day not in self.agency_holidays.get(agency, ())))
 
-    def add_working_days(self, start: dt.date, days: int) -> dt.date:
+    def add_working_days(self, start: dt.date, days: int, agency: str | None = None) -> dt.date:
         """The date `days` working days after `start` (the start day itself is not counted)."""
         if days < 0:
             raise ValueError("days must not be negative")
@@ -54,18 +56,18 @@ class WorkingCalendar:
         remaining = days
         while remaining:
             day += dt.timedelta(days=1)
-            if self.is_working_day(day):
+            if self.is_working_day(day, agency):
                 remaining -= 1
         return day
 
-    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+    def working_days_between(self, start: dt.date, end: dt.date, agency: str | None = None) -> int:
         """Working days in (start, end]; negative when `end` is before `start`."""
         if end < start:
-            return -self.working_days_between(end, start)
+            return -self.working_days_between(end, start, agency)
         count = 0
         day = start
         while day < end:
             day += dt.timedelta(days=1)
-            if self.is_working_day(day):
+            if self.is_working_day(day, agency):
                 count += 1
         return count

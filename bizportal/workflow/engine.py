@@ -222,7 +222,7 @@ class _Run:
         self._require(ApplicationStatus.CORRECTION_REQUESTED, ApplicationStatus.INFORMATION_REQUESTED)
         skipped = self.workflow.skipped_nodes(event.answers)
         for task_id, task in list(self.tasks.items()):
-            due = self.calendar.add_working_days(self.today, max(task.days_left or 0, 1))
+            due = self.calendar.add_working_days(self.today, max(task.days_left or 0, 1), task.agency)
             self.tasks[task_id] = replace(task, status=TaskStatus.OPEN, days_left=None, due_on=due,
                                           overdue=False)
             self.effects.append(TaskResumed(task_id, task.agency, due))
@@ -307,7 +307,7 @@ class _Run:
         self._open(node)
 
     def _open(self, stage: Stage) -> None:
-        due = self.calendar.add_working_days(self.today, stage.time_limit_days)
+        due = self.calendar.add_working_days(self.today, stage.time_limit_days, stage.agency)
         self.tasks[stage.id] = TaskState(stage.id, stage.agency, self.today, due)
         self._commit()
         self.effects.append(TaskOpened(stage.id, stage.agency, due, stage.actions))
@@ -326,7 +326,7 @@ class _Run:
 
     def _pause_all(self) -> None:
         for task_id, task in list(self.tasks.items()):
-            days_left = max(0, self.calendar.working_days_between(self.today, task.due_on))
+            days_left = max(0, self.calendar.working_days_between(self.today, task.due_on, task.agency))
             self.tasks[task_id] = replace(task, status=TaskStatus.PAUSED, days_left=days_left)
             self.effects.append(TaskPaused(task_id, task.agency, days_left))
         self._commit()
