@@ -950,3 +950,20 @@ def test_misspelt_part_of_an_address_is_reported_where_it_is_written(tmp_path: P
     assert [(p.file.endswith("water_meter.yaml"), p.line, p.column) for p in problems] == [(True, line, column)]
     assert problems[0].message == "expression: 'provnce_code' is not a part of the address 'premises_address'"
     assert problems[0].hint.startswith("did you mean 'province_code'?")
+
+
+def test_a_link_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("workflows", "forms", "templates"):
+        shutil.copytree(root / folder, tmp_path / folder)
+    permit = tmp_path / "workflows" / "water_meter.yaml"
+    text = permit.read_text(encoding="utf-8")
+    broken = text.replace('url: "https://www.krisdika.go.th/', 'url: "javascript:alert(1)//', 1)
+    assert broken != text
+    permit.write_text(broken, encoding="utf-8")
+    line = broken[:broken.index("javascript:")].count("\n") + 1
+
+    problems = validate_tree(tmp_path).problems
+
+    assert [(p.line, p.code) for p in problems] == [(line, "wrong-type")]
+    assert "url" in problems[0].message

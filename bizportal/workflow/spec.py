@@ -26,6 +26,8 @@ FORM_LANGUAGE = "bizportal/form/v1"
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 Expression = Annotated[str, Field(min_length=1, max_length=2000)]
+WebAddress = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=2000)]
+"""A link shown to the public: http or https only (never `javascript:` or `file:`)."""
 
 
 class Strict(BaseModel):
@@ -61,7 +63,7 @@ class Agency(Strict):
     name: Text
     short_name: Text | None = None
     parent: Identifier | None = None
-    website: str | None = None
+    website: WebAddress | None = None
     phone: str | None = None
     extra_holidays: tuple[dt.date, ...] = ()
 
@@ -201,7 +203,7 @@ class Action(StrEnum):
 class LegalBasis(Strict):
     title: Text
     sections: str | None = None
-    url: str | None = None
+    url: WebAddress | None = None
 
 
 class Stage(Strict):
