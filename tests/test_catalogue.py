@@ -199,13 +199,11 @@ def test_stylesheet_is_served_locally(client: FlaskClient) -> None:
     response.close()
 
 
-def test_public_page_ignores_unsafe_links(client: FlaskClient, db_session: Session,
-                                          fixture_tree: Path) -> None:
+def test_an_unsafe_link_never_reaches_the_public_page(fixture_tree: Path) -> None:
     tree = fixture_tree
     permit_file = tree / "workflows" / f"{KEY}.yaml"
     permit_file.write_text(permit_file.read_text(encoding="utf-8").replace(
         "https://law.example.org/fixture-act", "javascript:alert(1)"), encoding="utf-8")
-    load(db_session, tree / "workflows", tree / "forms")
-    html = client.get(f"/permits/{KEY}").get_data(as_text=True)
-    assert "javascript:" not in html
-    assert "พระราชบัญญัติทดสอบ พ.ศ. 2569" in html
+    result = validate(tree / "workflows", tree / "forms")
+    assert KEY not in result.specs
+    assert any("url" in problem.message and problem.file.endswith(f"{KEY}.yaml") for problem in result.problems)
