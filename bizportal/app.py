@@ -8,16 +8,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
+from werkzeug.routing import IntegerConverter, Map
 
 from . import errors, i18n
 from .config import BIZPORTAL_ROOT, Settings, load_settings
 from .database import configure_engine
-from .extensions import db, migrate
+from .extensions import csrf, db, migrate
 from .migrations import MIGRATIONS_DIR
 
 SETTINGS_KEYS = ("BIZPORTAL_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BIZPORTAL_WORKFLOWS_DIR",
-                 "BIZPORTAL_FORMS_DIR", "BABEL_DEFAULT_LOCALE")
+                 "BIZPORTAL_FORMS_DIR", "BABEL_DEFAULT_LOCALE", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME",
+                 "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER")
 """Keys of `config` that stand in for environment variables and are checked like them."""
 
 TEMPLATES_DIR = BIZPORTAL_ROOT / "templates"
@@ -52,16 +54,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.flask_config())
     app.config.update(overrides)
     app.extensions["bizportal.settings"] = settings
+    app.url_map.converters["int"] = DatabaseIdConverter
 
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     i18n.init_app(app)
+    csrf.init_app(app)
+    _init_login(app)
     errors.register(app)
+    app.jinja_env.globals["current_app"] = current_app  # base.html links to pages only when their blueprint exists
     _register_blueprints(app)
     _register_commands(app)
     return app
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in routes: at most 2**31 - 1, the largest PostgreSQL `integer`; a larger number gives 404.
+
+    Without the cap, `/businesses/99999999999999999999` would reach the database and fail with a 500.
+    """
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def settings_of(app: Flask) -> Settings:
@@ -70,13 +87,30 @@ def settings_of(app: Flask) -> Settings:
     return settings
 
 
+def _init_login(app: Flask) -> None:
+    from .accounts.views import init_app
+
+    init_app(app)
+
+
 def _register_blueprints(app: Flask) -> None:
+    from .accounts.views import blueprint as accounts
+    from .accounts.views import dev_blueprint as development
+    from .applications.views import blueprint as applications
+    from .businesses.views import blueprint as businesses
     from .permits.views import blueprint as permits
 
     app.register_blueprint(permits)
+    app.register_blueprint(accounts)
+    app.register_blueprint(businesses)
+    app.register_blueprint(applications)
+    if not settings_of(app).production:
+        app.register_blueprint(development)
 
 
 def _register_commands(app: Flask) -> None:
+    from .accounts.cli import users
     from .permits.cli import workflows
 
     app.cli.add_command(workflows)
+    app.cli.add_command(users)

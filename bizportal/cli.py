@@ -33,13 +33,15 @@ cli = FlaskGroup(name="bizportal", create_app=_create_app,
 @click.option("--no-serve", is_flag=True, help="prepare the database and stop")
 @with_appcontext
 def demo(host: str, port: int, no_serve: bool) -> None:
-    """Upgrade the database, load the seed permits and serve the portal."""
+    """Upgrade the database, load the seed permits and demo accounts, and serve the portal."""
+    from .accounts.cli import create_demo_users
     from .permits.cli import validate_and_load
 
     upgrade_database()
     click.echo("database is up to date")
     if not validate_and_load([], published_by="demo"):
         raise SystemExit(1)
+    create_demo_users()
     if no_serve:
         return
     click.echo(f"serving the portal on http://{host}:{port}/ (press Ctrl+C to stop)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -27,6 +27,8 @@ LOCALES = ("th", "en")
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
 T = TypeVar("T", bound=str)
+MAX_REQUEST_BYTES = 51 * 1024 * 1024
+"""Largest request accepted (413 otherwise): one upload of the largest size a checklist item allows, 50 MB."""
 
 
 class ConfigError(Exception):
@@ -35,6 +37,24 @@ class ConfigError(Exception):
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Where e-mail goes: an SMTP server, or (no `MAIL_SERVER`) the log and the development inbox."""
+
+    server: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = True
+    use_ssl: bool = False
+    default_sender: str = "bizportal <no-reply@localhost>"
+
+    @property
+    def configured(self) -> bool:
+        """True when mail is really sent by SMTP."""
+        return self.server is not None
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,7 @@ class Settings:
     workflows_dir: Path
     forms_dir: Path
     default_locale: str
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def production(self) -> bool:
@@ -67,6 +88,7 @@ class Settings:
             "BIZPORTAL_FORMS_DIR": self.forms_dir,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Asia/Bangkok",
+            "MAX_CONTENT_LENGTH": MAX_REQUEST_BYTES,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.production,
@@ -89,6 +111,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         workflows_dir=_directory(environ, "BIZPORTAL_WORKFLOWS_DIR", BIZPORTAL_ROOT / "workflows"),
         forms_dir=_directory(environ, "BIZPORTAL_FORMS_DIR", BIZPORTAL_ROOT / "forms"),
         default_locale=_choice(environ, "BABEL_DEFAULT_LOCALE", LOCALES, "th"),
+        mail=_mail(environ),
     )
 
 
@@ -168,6 +191,42 @@ def _instance_secret_key(instance_path: Path) -> str:
     except OSError as error:
         raise ConfigError("SECRET_KEY", f"is not set and {path} cannot be written ({error})") from None
     return key
+
+
+def _mail(environ: Mapping[str, str]) -> MailSettings:
+    use_ssl = _flag(environ, "MAIL_USE_SSL", False)
+    use_tls = _flag(environ, "MAIL_USE_TLS", not use_ssl)
+    if use_ssl and use_tls:
+        raise ConfigError("MAIL_USE_TLS", "STARTTLS and MAIL_USE_SSL exclude each other; set one of them false")
+    return MailSettings(
+        server=_value(environ, "MAIL_SERVER"),
+        port=_integer(environ, "MAIL_PORT", 465 if use_ssl else 587, 1, 65535),
+        username=_value(environ, "MAIL_USERNAME"),
+        password=_value(environ, "MAIL_PASSWORD"),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+        default_sender=_value(environ, "MAIL_DEFAULT_SENDER") or "bizportal <no-reply@localhost>",
+    )
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _value(environ, name)
+    if value is None:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, f"{value!r} is not a yes/no value; use true or false")
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _value(environ, name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigError(name, f"{value!r} is not a whole number from {low} to {high}")
+    return int(value)
 
 
 def _directory(environ: Mapping[str, str], name: str, default: Path) -> Path:

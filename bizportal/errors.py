@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
@@ -90,9 +91,15 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
         404: (_l("Page not found"), _l("We could not find this page. It may have moved, or the address "
                                       "may be mistyped.")),
         405: (_l("Not allowed"), _l("This page cannot be used this way.")),
+        413: (_l("The file is too large"), _l("What you sent is larger than the portal accepts. Make the file "
+                                             "smaller and try again.")),
     }
     title, message = titles.get(status, (_l("The request could not be completed"),
                                          _l("Please check the address and try again.")))
+    if isinstance(error, CSRFError):
+        title, message = _l("The form has expired"), _l("For your safety, forms only work for a while and only "
+                                                        "from this site. Go back, reload the page and send it "
+                                                        "again.")
     if status >= 500:
         return handle_unexpected_error(error)
     if _wants_problem_json():

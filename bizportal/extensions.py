@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 
 from .database import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+login_manager = LoginManager()
+csrf = CSRFProtect()
 
 
 def upgrade_database() -> None:

@@ -84,7 +84,7 @@ def test_compiled_catalogue_matches_the_po_file() -> None:
 
 
 def _source_messages() -> set[str]:
-    method_map = [("bizportal/**.py", "python"), ("templates/**.html", "jinja2")]
+    method_map = [("bizportal/**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
     found: set[str] = set()
     for _filename, _line, message, _comments, _context in extract_from_dir(

@@ -1,0 +1,1 @@
+"""Users, roles, agency membership, login and password reset."""

@@ -1,0 +1,1 @@
+"""Business profiles, entered once and reused in every application."""
