@@ -15,10 +15,17 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bizportal.accounts.models import Role, User
+from bizportal.accounts.services import create_user
 from bizportal.app import LICENCE_TEMPLATES_DIR, create_app
+from bizportal.applications import services as application_services
+from bizportal.applications.models import Application
+from bizportal.businesses.models import Business
+from bizportal.businesses.services import BusinessData, create_business
 from bizportal.config import BIZPORTAL_ROOT
 from bizportal.database import unit_of_work
 from bizportal.extensions import db, upgrade_database
+from bizportal.permits.models import Agency
 from bizportal.permits.services import LoadReport, load_specs
 from bizportal.workflow.validation import ValidationResult, validate_paths
 
@@ -84,3 +91,62 @@ def load(session: Session, *paths: Path, now: dt.datetime = NOW) -> LoadReport:
     assert result.ok, "\n".join(problem.format() for problem in result.problems)
     with unit_of_work(session):
         return load_specs(session, result, now, published_by="test")
+
+
+TEST_PASSWORD = "correct horse battery"
+"""The password of every user made by `make_user` unless another is given."""
+
+BANGKOK_ADDRESS = {"province_code": "10", "district_code": "1001", "subdistrict_code": "100101", "postcode": "10200"}
+"""Khwaeng Phra Borom Maha Ratchawang, Khet Phra Nakhon, Bangkok 10200: codes from the official lists."""
+
+
+def make_agency(session: Session, agency_id: str = "test_agency") -> Agency:
+    """An agency row (for officers), created if it does not exist yet."""
+    agency = session.get(Agency, agency_id)
+    if agency is None:
+        with unit_of_work(session):
+            agency = Agency(id=agency_id, code="T", kind="department", name_th="หน่วยงานทดสอบ",
+                            name_en="Test agency", extra_holidays=[], updated_at=NOW)
+            session.add(agency)
+    return agency
+
+
+def make_user(session: Session, *, role: Role = Role.ENTREPRENEUR, agency_id: str | None = None,
+              email: str | None = None, password: str = TEST_PASSWORD, name: str = "สมชาย ทดสอบ",
+              locale: str = "th") -> User:
+    """A committed user; an officer gets the agency `agency_id` (default `test_agency`), created if missing."""
+    if role is Role.OFFICER:
+        agency_id = make_agency(session, agency_id or "test_agency").id
+    with unit_of_work(session):
+        user = create_user(session, email=email or f"user-{uuid.uuid4().hex[:10]}@example.com", password=password,
+                           name=name, role=role, agency_id=agency_id, locale=locale, now=NOW)
+    return user
+
+
+def make_business(session: Session, *, owner: User, kind: str = "individual", tax_id: str | None = None,
+                  name_th: str = "ร้านอาหารทดสอบ", name_en: str = "Test Restaurant", house_no: str = "99/1",
+                  phone: str = "0812345678", email: str = "shop@example.com", **area: str) -> Business:
+    """A committed business of `owner`, in Bangkok unless `area` gives other codes (see `BANGKOK_ADDRESS`)."""
+    codes = {**BANGKOK_ADDRESS, **area}
+    data = BusinessData(kind=kind, tax_id=tax_id or ("0105536112014" if kind == "juristic" else "3100600445635"),
+                        name_th=name_th, name_en=name_en, address={"house_no": house_no, "road": "ราชดำเนินใน"},
+                        phone=phone, email=email, **codes)
+    with unit_of_work(session):
+        business = create_business(session, owner, data, NOW)
+    return business
+
+
+def make_application(session: Session, *, applicant: User, business: Business | None = None,
+                     permit_key: str = "food_premises", answers: dict[str, Any] | None = None,
+                     now: dt.datetime = NOW) -> Application:
+    """A committed draft of `applicant` for a loaded permit, its answers prefilled and updated with `answers`.
+
+    The permit must be loaded (e.g. with the `load_seeds` fixture). Submit it with
+    `bizportal.applications.services.submit` when a test needs it in review.
+    """
+    business = business or make_business(session, owner=applicant)
+    with unit_of_work(session):
+        application = application_services.start_application(session, applicant, permit_key, business.id, now)
+        if answers:
+            application.answers = {**application.answers, **answers}
+    return application
