@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from bizportal.config import BIZPORTAL_ROOT
 from bizportal.extensions import db
@@ -25,23 +23,13 @@ from bizportal.i18n import format_date
 from bizportal.workflow.calendar import WorkingCalendar, local_date
 
 from .application_pages import PDF
+from .browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, served
 from .factories import load, migrated_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = BIZPORTAL_ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
-pytestmark = [
-    pytest.mark.browser,
-    # The development server may leave a static file (a web font) open when Chromium cancels its download on
-    # navigation; the file is closed by the garbage collector, which is collected below, inside these tests.
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM} "
-                       "(apt-get install chromium fonts-thai-tlwg)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +38,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with migrated_app(tmp_path_factory.mktemp("journey")) as app:
         with app.app_context():
             load(db.session(), BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            server.server_close()
+        with served(app) as url:
+            yield url
 
 
 def shot(page: Any, locale: str, name: str) -> None:
