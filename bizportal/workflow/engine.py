@@ -155,12 +155,12 @@ class _Run:
         return replace(self.state, tasks=self.tasks, joins=self.joins, approved_stages=tuple(self.approved),
                        **self.changes)
 
-    def _commit(self, **changes: Any) -> None:
+    def _update(self, **changes: Any) -> None:
         self.changes.update(changes)
 
     def _set_status(self, status: ApplicationStatus, **changes: Any) -> None:
         before = self.status
-        self._commit(status=status, **changes)
+        self._update(status=status, **changes)
         if before is not status:
             self.effects.append(StatusChanged(before, status))
 
@@ -176,7 +176,7 @@ class _Run:
         fees = self.workflow.assess_fees(event.answers)
         skipped = self.workflow.skipped_nodes(event.answers)
         due = self.workflow.expected_decision_date(self.today, self.calendar)
-        self._commit(submitted_on=self.today, due_on=due, skipped=skipped)
+        self._update(submitted_on=self.today, due_on=due, skipped=skipped)
         self.effects.append(DeadlineSet(due))
         self.effects.append(FeesAssessed(fees))
         self._set_status(ApplicationStatus.IN_REVIEW)
@@ -197,7 +197,7 @@ class _Run:
         if event.action is Action.APPROVE:
             self._close(task, Outcome.APPROVED)
             self.approved.append(stage.id)
-            self._commit()
+            self._update()
             self.effects.append(Notice("applicant", "stage_approved", stage.id, stage.agency))
             self._enter(self.route.nodes[stage.id].next, came_from=stage.id)
         elif event.action is Action.REJECT:
@@ -255,7 +255,7 @@ class _Run:
         if not overdue and self.due_on is not None and self.today > self.due_on:
             overdue = True
             self.effects.append(Notice("applicant", "decision_delayed"))
-        self._commit(overdue=overdue)
+        self._update(overdue=overdue)
 
     # ------------------------------------------------------------------ route moves
 
@@ -278,11 +278,11 @@ class _Run:
             assert isinstance(parallel, Parallel)
             if len(set(finished)) >= len(parallel.parallel):
                 self.joins.pop(parallel_id, None)
-                self._commit()
+                self._update()
                 self._enter(self.route.nodes[parallel_id].next, came_from=parallel_id)
             else:
                 self.joins[parallel_id] = finished
-                self._commit()
+                self._update()
             return
         compiled = self.route.nodes[target]
         if target in self.skipped:
@@ -300,7 +300,7 @@ class _Run:
             return
         if isinstance(node, Parallel):
             self.joins[node.id] = ()
-            self._commit()
+            self._update()
             for start in compiled.branch_starts:
                 self._enter(start, came_from=node.id)
             return
@@ -309,24 +309,24 @@ class _Run:
     def _open(self, stage: Stage) -> None:
         due = self.calendar.add_working_days(self.today, stage.time_limit_days, stage.agency)
         self.tasks[stage.id] = TaskState(stage.id, stage.agency, self.today, due)
-        self._commit()
+        self._update()
         self.effects.append(TaskOpened(stage.id, stage.agency, due, stage.actions))
         self.effects.append(Notice("agency", "task_opened", stage.id, stage.agency))
 
     def _close(self, task: TaskState, outcome: Outcome) -> None:
         self.tasks.pop(task.stage_id, None)
-        self._commit()
+        self._update()
         self.effects.append(TaskClosed(task.stage_id, task.agency, outcome))
 
     def _close_all(self, outcome: Outcome) -> None:
         for task in list(self.tasks.values()):
             self._close(task, outcome)
         self.joins.clear()
-        self._commit()
+        self._update()
 
     def _pause_all(self) -> None:
         for task_id, task in list(self.tasks.items()):
             days_left = max(0, self.calendar.working_days_between(self.today, task.due_on, task.agency))
             self.tasks[task_id] = replace(task, status=TaskStatus.PAUSED, days_left=days_left)
             self.effects.append(TaskPaused(task_id, task.agency, days_left))
-        self._commit()
+        self._update()
