@@ -60,6 +60,12 @@ class Conflict(BizportalError):
     title = _l("This conflicts with data already stored")
 
 
+class StaleDecision(Conflict):
+    """The task changed after the officer opened it (someone else decided, claimed or it was returned)."""
+
+    title = _l("Someone else changed this task")
+
+
 def _wants_problem_json() -> bool:
     return request.path.startswith("/api/")
 

@@ -16,14 +16,17 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from ..audit.services import record
 from ..errors import InvalidTransition, NotFound
 from ..permits.models import PermitVersion
+from ..review.task_rows import apply_task_effects
 from ..workflow.calendar import local_date
 from ..workflow.engine import InvalidTransition as EngineInvalidTransition
 from ..workflow.spec import Action
 from ..workflow.state import (
     ApplicationState,
     ApplicationStatus,
+    DeadlinePassed,
     DeadlineSet,
     Decision,
     Event,
@@ -48,7 +51,8 @@ logger = logging.getLogger(__name__)
 
 
 def apply_event(session: Session, application: Application, event: Event, actor_id: int | None) -> Decision:
-    """Run `event` through the engine; store the new state and one timeline row per effect.
+    """Run `event` through the engine; store the new state, one timeline row per effect, the review
+    task rows and an audit entry, all in the caller's transaction.
 
     Raises the domain `InvalidTransition` (409) when the engine refuses the event.
     """
@@ -76,7 +80,29 @@ def apply_event(session: Session, application: Application, event: Event, actor_
             application.fees = [{"fee_id": item.fee_id, "amount": item.amount, "payable": item.payable}
                                 for item in effect.items]
     session.flush()
+    apply_task_effects(session, application.id, decision.effects, event.at)
+    if decision.effects:
+        _audit(session, application, event, state.status, decision, actor_id)
     return decision
+
+
+def _audit(session: Session, application: Application, event: Event, before: ApplicationStatus,
+           decision: Decision, actor_id: int | None) -> None:
+    data: dict[str, Any] = {"effects": [type(effect).__name__ for effect in decision.effects]}
+    reason: str | None = None
+    if isinstance(event, StageDecision):
+        action = event.action.value
+        data.update(stage_id=event.stage_id, fields=list(event.fields), documents=list(event.documents))
+        reason = event.note
+    elif isinstance(event, Withdraw):
+        action, reason = "withdraw", event.reason
+    elif isinstance(event, DeadlinePassed):
+        action = "deadline_passed"
+    else:
+        action = type(event).__name__.lower()
+    record(session, at=event.at, actor_id=actor_id, action=action, subject_type="application",
+           subject_id=application.id, from_state=before.value, to_state=decision.state.status.value,
+           reason=reason, data=data)
 
 
 def _event_row(effect: Any, event: Event, route: Any) -> ApplicationEvent | None:

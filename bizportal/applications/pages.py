@@ -7,7 +7,7 @@ reads a fixed number of statements however many applications a user has.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,11 +376,18 @@ class ApplicationPage:
 
 def application_page(session: Session, application_id: int, user: User, locale: str) -> ApplicationPage:
     """The page of one of the user's applications; a fixed number of statements. `NotFound` for others'."""
+    return viewed_application_page(session, application_id, lambda application: application.applicant_id == user.id,
+                                   locale)
+
+
+def viewed_application_page(session: Session, application_id: int, may_view: Callable[[Application], bool],
+                            locale: str) -> ApplicationPage:
+    """The application's page when `may_view` allows it (the officers' task page uses it too); else `NotFound`."""
     application = session.scalars(
         select(Application).where(Application.id == application_id)
         .options(joinedload(Application.permit_version), joinedload(Application.business),
                  selectinload(Application.documents), selectinload(Application.events))).first()
-    if application is None or application.applicant_id != user.id:
+    if application is None or not may_view(application):
         raise NotFound()
     bundle = compiled(application.permit_version)
     state = ApplicationState.from_json(application.engine_state)

@@ -21,13 +21,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..accounts.models import User
+from ..accounts.models import Role, User
 from ..businesses.models import Business
 from ..businesses.services import prefill_answers
 from ..errors import InvalidTransition, NotFound
 from ..i18n import BUDDHIST_ERA_OFFSET, THAILAND
 from ..permits.models import PermitVersion
 from ..permits.services import agencies_by_id, agency_ids, public_permit
+from ..review.models import ReviewTask
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.engine import Workflow
 from ..workflow.spec import FieldType, FormField, PermitSpec
@@ -103,6 +104,25 @@ def get_application(session: Session, application_id: int, user: User) -> Applic
     if application is None or application.applicant_id != user.id:
         raise NotFound()
     return application
+
+
+def get_viewable_application(session: Session, application_id: int, user: User) -> Application:
+    """The application if `user` made it, is an admin, or is an officer of an agency with a review task on it.
+
+    `NotFound` otherwise, never revealing that it exists.
+    """
+    application = session.scalars(
+        select(Application).where(Application.id == application_id)
+        .options(selectinload(Application.documents))).first()
+    if application is None:
+        raise NotFound()
+    if application.applicant_id == user.id or user.role is Role.ADMIN:
+        return application
+    if user.role is Role.OFFICER and user.agency_id is not None and session.scalar(
+            select(ReviewTask.id).where(ReviewTask.application_id == application_id,
+                                        ReviewTask.agency_id == user.agency_id).limit(1)) is not None:
+        return application
+    raise NotFound()
 
 
 def attached(application: Application) -> set[str]:

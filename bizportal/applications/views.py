@@ -188,16 +188,18 @@ def upload(application_id: int, document_id: str) -> tuple[str, int] | Response:
 
 
 @blueprint.get("/applications/<int:application_id>/documents/<document_id>/file")
-@applicant_only
+@role_required(Role.ENTREPRENEUR, Role.OFFICER, Role.ADMIN)
 def download(application_id: int, document_id: str) -> Response:
-    """The uploaded file, to its owner only, always as a download."""
-    application = services.get_application(db.session(), application_id, current_user())
+    """The uploaded file, to its owner or an officer of an agency with a task on it; `?inline=1` opens it."""
+    application = services.get_viewable_application(db.session(), application_id, current_user())
     row = services.document_row(application, document_id)
     if row is None:
         raise NotFound()
+    inline = request.args.get("inline") == "1"
     response = send_file(uploads.stored_path(_uploads_root(), row.storage_path), mimetype=row.content_type,
-                         as_attachment=True, download_name=row.filename, max_age=0)
+                         as_attachment=not inline, download_name=row.filename, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; object-src 'self'"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
