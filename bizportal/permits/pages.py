@@ -11,10 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from ..i18n import format_baht, ngettext
 from ..i18n import gettext as _
 from ..workflow.spec import Choose, Fee, Licence, Parallel, PermitSpec, Stage
+from .diagram import DiagramLabels, route_svg
 from .explain import Explainer, Formula, NotExplainable, amount_range, parse
 from .models import Agency
 from .services import CatalogueEntry, PublicPermit
@@ -342,3 +344,24 @@ def build_permit_page(public: PublicPermit, locale: str) -> PermitPage:
         licence_conditions=[text.get(locale) for text in permit.licence.conditions],
         version=public.version.number, published_at=public.version.published_at,
         content_hash=public.version.content_hash)
+
+
+def diagram_labels() -> DiagramLabels:
+    """The route diagram's own words in the page's language."""
+    return DiagramLabels(
+        days=_("within %(days)s working days", days="{days}"),
+        when=_("only when: %(condition)s", condition="{condition}"),
+        otherwise=_("in all other cases"),
+        parallel=_("at the same time; all must approve"),
+        choose=_("only one of these routes"),
+        then=_("then: %(step)s", step="{step}"),
+        decided=_("the application is decided"),
+        start=_("Application submitted"),
+        end=_("Decision"),
+    )
+
+
+def route_diagram(spec: PermitSpec, agencies: Mapping[str, Agency], locale: str) -> Markup:
+    """The route of `spec` as inline SVG in `locale`; safe to insert, every text in it is escaped."""
+    names = {agency_id: agency.name(locale) for agency_id, agency in agencies.items()}
+    return Markup(route_svg(spec, locale, names, diagram_labels()))  # built by ElementTree: every text escaped

@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 from ..extensions import db
 from ..i18n import current_locale
 from . import services
-from .pages import build_catalogue, build_permit_page
+from .pages import build_catalogue, build_permit_page, route_diagram
 
 blueprint = Blueprint("permits", __name__)
 
@@ -22,5 +22,6 @@ def catalogue() -> str:
 @blueprint.get("/permits/<key>")
 def permit(key: str) -> str:
     """What a permit is, who issues it, the route, documents, fees and time limit."""
-    page = build_permit_page(services.public_permit(db.session(), key), current_locale())
-    return render_template("permits/permit.html", page=page)
+    public, locale = services.public_permit(db.session(), key), current_locale()
+    return render_template("permits/permit.html", page=build_permit_page(public, locale),
+                           diagram=route_diagram(public.spec, public.agencies, locale))
