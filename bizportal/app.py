@@ -96,21 +96,29 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.views import blueprint as accounts
     from .accounts.views import dev_blueprint as development
+    from .admin.views import blueprint as admin
     from .applications.views import blueprint as applications
     from .businesses.views import blueprint as businesses
     from .permits.views import blueprint as permits
+    from .review.views import blueprint as review
 
     app.register_blueprint(permits)
     app.register_blueprint(accounts)
     app.register_blueprint(businesses)
     app.register_blueprint(applications)
+    app.register_blueprint(review)
+    app.register_blueprint(admin)
     if not settings_of(app).production:
         app.register_blueprint(development)
 
 
 def _register_commands(app: Flask) -> None:
     from .accounts.cli import users
+    from .audit.cli import audit
     from .permits.cli import workflows
+    from .review.cli import deadlines
 
     app.cli.add_command(workflows)
     app.cli.add_command(users)
+    app.cli.add_command(audit)
+    app.cli.add_command(deadlines)
