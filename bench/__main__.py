@@ -125,6 +125,14 @@ def bench_engine(repeat: int = 20000) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages: the figures mean little on a busy machine."""
+    try:
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.which in ("all", "validate"):
         rows += bench_validate(args.count)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{platform.platform()}")
+          f"{platform.platform()}, load average {_load_average()}")
     widths = [max(len(row[i]) for row in [("benchmark", "result", "target", ""), *rows]) for i in range(4)]
     for row in [("benchmark", "result", "target", ""), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

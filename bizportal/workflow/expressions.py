@@ -191,23 +191,66 @@ def _is_call(source: str, line: int, column: int, name: str) -> bool:
     return start >= 0 and text[start + len(name):].lstrip().startswith("(")
 
 
-@dataclass(frozen=True)
-class FormEnvironment:
-    """The CEL environment of one form: one typed variable per field."""
+# Field types by the CEL type they declare: `text` and `choice` answers are both strings.
+_CEL_KIND: dict[FieldType, FieldType] = {
+    kind: next(other for other in FieldType if CEL_TYPES[other] is CEL_TYPES[kind]) for kind in FieldType}
 
-    fields: Mapping[str, FormField]
-    env: Any
+
+@lru_cache(maxsize=4096)
+def _names(source: str) -> frozenset[str]:
+    return frozenset(referenced_names(source))
+
+
+@lru_cache(maxsize=1024)
+def _signature_env(signature: tuple[tuple[str, FieldType], ...]) -> Any:
+    """A CEL environment declaring just the variables of `signature`."""
+    return cel.NewEnv(variables={name: CEL_TYPES[kind] for name, kind in signature})
+
+
+@lru_cache(maxsize=16384)
+def _compile_for(source: str, signature: tuple[tuple[str, FieldType], ...]) -> Any:
+    """Compile `source` against the variables it reads: the same expression over the same types is checked once."""
+    return _signature_env(signature).compile(source)
+
+
+class FormEnvironment:
+    """The CEL environment of one form: one typed variable per field.
+
+    Checking an expression depends only on its text and the types of the fields it
+    reads, so it is compiled against an environment of just those (shared between
+    forms, and cached); the environment of every field is built only for an
+    expression that fails, so that CEL words the mistake exactly as before.
+    """
+
+    __slots__ = ("fields", "_env")
+
+    def __init__(self, fields: Mapping[str, FormField], env: Any = None) -> None:
+        self.fields: Mapping[str, FormField] = fields
+        self._env = env
 
     @classmethod
     def for_fields(cls, fields: Mapping[str, FormField]) -> FormEnvironment:
         """Declare every field of the form as a typed CEL variable."""
-        variables = {name: CEL_TYPES[field.type] for name, field in fields.items()}
-        return cls(fields=dict(fields), env=cel.NewEnv(variables=variables))
+        return cls(fields=dict(fields))
+
+    @property
+    def env(self) -> Any:
+        """The CEL environment with every field declared."""
+        if self._env is None:
+            self._env = cel.NewEnv(variables={name: CEL_TYPES[field.type] for name, field in self.fields.items()})
+        return self._env
 
     def compile(self, source: str, expected: str) -> CompiledExpression:
         """Parse and type-check `source`; `expected` is "bool" or "number"."""
+        fields = self.fields
+        names = frozenset(name for name in _names(source) if name in fields)
+        signature = tuple(sorted((name, _CEL_KIND[fields[name].type]) for name in names))
         try:
-            compiled = self.env.compile(source)
+            try:
+                compiled = _compile_for(source, signature)
+            except RuntimeError:
+                # Word the mistake exactly as before: ask again with every field declared.
+                compiled = self.env.compile(source)
         except RuntimeError as error:
             text = str(error)
             match = _CEL_ERROR.search(text)
@@ -231,7 +274,6 @@ class FormEnvironment:
         if expected == "number" and result_type not in {"int", "double"}:
             raise ExpressionError(f"a fee must be a number of baht, but this gives {result_type}",
                                   hint="e.g. licence_type == \"retail\" ? 330 : 5500")
-        names = frozenset(referenced_names(source) & set(self.fields))
         return CompiledExpression(source=source, compiled=compiled, names=names,
                                   fields={name: self.fields[name] for name in names})
 

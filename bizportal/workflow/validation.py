@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import gc
 import hashlib
 import json
 import multiprocessing
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -199,9 +200,11 @@ def validate_sources(agencies: list[SourceFile], permits: list[SourceFile], form
 
     `template_names` are the licence templates that exist; None skips that check.
     A spec is added to `result.specs` only when its permit file, its form and the
-    agencies file have no problem at all. With `workers` > 1 the forms, then the
-    permits, are checked in that many forked processes (for whole trees of
-    thousands of files; each file is checked on its own, so results are identical).
+    agencies file have no problem at all. With `workers` > 1 the files are checked
+    in that many forked processes (for whole trees of thousands of files), one task
+    per permit together with the form its `form:` names, each form checked once
+    per process; only problems and the models as JSON travel back. Each file is
+    checked on its own and the problems are sorted, so results are identical.
     """
     result = ValidationResult(files_checked=len(agencies) + len(permits) + len(forms))
     problems = result.problems
@@ -217,138 +220,232 @@ def validate_sources(agencies: list[SourceFile], permits: list[SourceFile], form
             _check_agencies(parsed[0], parsed[1], result)
         agencies_ok = agencies_ok and len(problems) == before
 
-    parsed_forms: dict[str, _FormOutcome] = {}
-    unreadable_forms: set[str] = set()
-    for outcome in _map(_validate_form, forms, workers):
-        problems.extend(outcome.problems)
-        if outcome.form is None:
-            unreadable_forms.add(outcome.stem)
-            continue
-        first = parsed_forms.get(outcome.form.key)
-        if first is not None:
-            problems.append(Problem(outcome.name, *outcome.key_position,
-                                    f"form key {outcome.form.key!r} is used by two files",
-                                    f"the other is {first.name}", "duplicate-id"))
-            continue
-        parsed_forms[outcome.form.key] = outcome
-
-    global _PERMIT_CONTEXT
-    _PERMIT_CONTEXT = _PermitContext({key: outcome.form for key, outcome in parsed_forms.items()
-                                      if outcome.form is not None},
-                                     unreadable_forms, result.agencies, template_names,
-                                     {key: outcome.environment for key, outcome in parsed_forms.items()
-                                      if outcome.environment is not None})
+    global _RUN
+    _RUN = _Run(permits, forms, result.agencies, template_names)
     try:
-        permit_outcomes = list(_map(_validate_permit, permits, workers))
+        tasks = _pair(permits, forms)
+        as_json = workers > 1 and len(tasks) >= _PARALLEL_THRESHOLD
+        outcomes: list[tuple[_FormOutcome | None, _PermitOutcome | None]] = []
+        for form_outcome, permit_outcome in _map(_run_task_json if as_json else _run_task, tasks, workers):
+            # Models come back from workers as JSON: read them while the workers go on.
+            if form_outcome is not None and isinstance(form_outcome.form, str):
+                form_outcome.form = FormFile.model_validate_json(form_outcome.form)
+            if permit_outcome is not None and isinstance(permit_outcome.permit, str):
+                permit_outcome.permit = PermitFile.model_validate_json(permit_outcome.permit)
+            outcomes.append((form_outcome, permit_outcome))
+
+        form_outcomes: dict[int, _FormOutcome] = {}
+        for form_outcome, _ in outcomes:
+            if form_outcome is not None:
+                form_outcomes.setdefault(form_outcome.index, form_outcome)
+        parsed_forms: dict[str, _FormOutcome] = {}
+        unreadable_forms: set[str] = set()
+        for index in range(len(forms)):
+            outcome = form_outcomes[index]
+            problems.extend(outcome.problems)
+            if outcome.key is None:
+                unreadable_forms.add(outcome.stem)
+                continue
+            first = parsed_forms.get(outcome.key)
+            if first is not None:
+                problems.append(Problem(outcome.name, *outcome.key_position,
+                                        f"form key {outcome.key!r} is used by two files",
+                                        f"the other is {first.name}", "duplicate-id"))
+                continue
+            parsed_forms[outcome.key] = outcome
+        _RUN.form_keys = list(parsed_forms)
+        _RUN.form_index = {key: outcome.index for key, outcome in parsed_forms.items()}
+        _RUN.unreadable_forms = unreadable_forms
+
+        for _, permit_outcome in outcomes:
+            if permit_outcome is None:
+                continue
+            if permit_outcome.permit_form is not None and (
+                    parsed_forms.get(permit_outcome.permit_form) is None
+                    or parsed_forms[permit_outcome.permit_form].index != permit_outcome.checked_with):
+                # Checked against another file than the one that holds the form key (or none):
+                # check again here, against the whole tree's forms.
+                permit_outcome = _validate_permit(permit_outcome.index, None, second_look=True)
+            problems.extend(permit_outcome.problems)
+            key = permit_outcome.key
+            if key is None:
+                continue
+            if key in result.specs or key in result.sources:
+                problems.append(Problem(permit_outcome.name, *permit_outcome.key_position,
+                                        f"permit key {key!r} is used by two files", "", "duplicate-id"))
+                continue
+            form_outcome = parsed_forms.get(permit_outcome.permit_form or "")
+            if not permit_outcome.problems and form_outcome and form_outcome.clean and agencies_ok:
+                assert isinstance(permit_outcome.permit, PermitFile) and isinstance(form_outcome.form, FormFile)
+                result.specs[key] = PermitSpec(permit=permit_outcome.permit, form=form_outcome.form)
+                result.sources[key] = (_text(permits[permit_outcome.index]), _text(forms[form_outcome.index]))
     finally:
-        _PERMIT_CONTEXT = None
-    for permit_outcome in permit_outcomes:
-        problems.extend(permit_outcome.problems)
-        permit = permit_outcome.permit
-        if permit is None:
-            continue
-        if permit.key in result.specs or permit.key in result.sources:
-            problems.append(Problem(permit_outcome.name, *permit_outcome.key_position,
-                                    f"permit key {permit.key!r} is used by two files", "", "duplicate-id"))
-            continue
-        form_outcome = parsed_forms.get(permit.form)
-        if not permit_outcome.problems and form_outcome and form_outcome.clean and form_outcome.form \
-                and agencies_ok:
-            result.specs[permit.key] = PermitSpec(permit=permit, form=form_outcome.form)
-            result.sources[permit.key] = (permit_outcome.text, form_outcome.text)
+        _RUN = None
     result.problems = sorted(problems)
     return result
 
 
 @dataclass
 class _FormOutcome:
-    """What checking one form file found; small enough to pass between processes."""
+    """What checking one form file found; small enough to pass between processes.
 
+    `form` is the model, or its JSON when it comes from a worker process (pydantic
+    reads JSON several times faster than it unpickles a model); it is kept only for
+    a clean form, the one thing a spec is built from.
+    """
+
+    index: int
     name: str
     stem: str
-    text: str
-    form: FormFile | None
+    key: str | None
     key_position: tuple[int, int]
     problems: list[Problem]
     clean: bool
-    environment: FormEnvironment | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The CEL environment is a C++ object: rebuilt in the process that needs it.
-        return {**self.__dict__, "environment": None}
+    form: FormFile | str | None = None
 
 
 @dataclass
 class _PermitOutcome:
+    """What checking one permit file found; `permit` is kept (model or JSON) only when it has no problem."""
+
+    index: int
     name: str
-    text: str
-    permit: PermitFile | None
+    key: str | None
+    permit_form: str | None
     key_position: tuple[int, int]
     problems: list[Problem]
+    checked_with: int | None
+    permit: PermitFile | str | None = None
 
 
 @dataclass
-class _PermitContext:
-    forms: dict[str, FormFile]
-    unreadable_forms: set[str]
+class _Run:
+    """The files of one run and what every check needs; inherited by forked workers."""
+
+    permits: list[SourceFile]
+    forms: list[SourceFile]
     agencies: dict[str, Agency]
     template_names: set[str] | None
-    environments: dict[str, FormEnvironment] = field(default_factory=dict)
+    # Known only once every form is read; a permit checked before that is checked against
+    # the form file named after its `form:` and checked again when that guess was wrong.
+    form_keys: list[str] | None = None
+    form_index: dict[str, int] = field(default_factory=dict)
+    unreadable_forms: set[str] = field(default_factory=set)
+    checked_forms: dict[int, tuple[_FormOutcome, FormFile | None, FormEnvironment | None]] = \
+        field(default_factory=dict)
 
-    def environment(self, key: str) -> FormEnvironment | None:
-        """The CEL environment of form `key`, built once per process."""
-        form = self.forms.get(key)
-        if form is None:
-            return None
-        if key not in self.environments:
-            self.environments[key] = FormEnvironment.for_fields(
-                {field.id: field for step in form.steps for field in step.fields})
-        return self.environments[key]
+    def form(self, index: int) -> tuple[_FormOutcome, FormFile | None, FormEnvironment | None]:
+        """Check form file `index` once per process."""
+        if index not in self.checked_forms:
+            self.checked_forms[index] = _validate_form(index, self.forms[index])
+        return self.checked_forms[index]
 
 
-# What permit checks need; set before the permits are checked, inherited by forked workers.
-_PERMIT_CONTEXT: _PermitContext | None = None
+# The current run; set by `validate_sources`, inherited by forked workers.
+_RUN: _Run | None = None
+_PARALLEL_THRESHOLD = 200
+_FORM_LINE = re.compile(r"""^form:[ \t]*["']?([^\s"'#]+)""", re.MULTILINE)
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 
-def _map(function: Callable[[_A], _R], items: list[_A], workers: int) -> Iterable[_R]:
-    """Apply `function` to `items` in order, in forked processes when it is worth it."""
-    if workers <= 1 or len(items) < 200 or "fork" not in multiprocessing.get_all_start_methods():
-        return [function(item) for item in items]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(function, items, chunksize=max(1, len(items) // (workers * 8)))
+def _pair(permits: list[SourceFile], forms: list[SourceFile]) -> list[tuple[int | None, int | None]]:
+    """One task per permit with the form file its `form:` line names, then one per form left over.
+
+    The pairing is only a guess from the text (the files are not read yet); a permit
+    whose guess turns out wrong is checked again once every form is known.
+    """
+    by_stem: dict[str, int] = {}
+    for index, source in enumerate(forms):
+        by_stem.setdefault(_stem(source.name), index)
+    tasks: list[tuple[int | None, int | None]] = []
+    paired: set[int] = set()
+    for index, source in enumerate(permits):
+        match = _FORM_LINE.search(_text(source))
+        form_index = by_stem.get(match[1]) if match else None
+        if form_index is not None:
+            paired.add(form_index)
+        tasks.append((index, form_index))
+    tasks.extend((None, index) for index in range(len(forms)) if index not in paired)
+    return tasks
 
 
-def _validate_form(source: SourceFile) -> _FormOutcome:
+def _map(function: Callable[[_A], _R], items: list[_A], workers: int) -> Iterator[_R]:
+    """Apply `function` to `items`, yielding in order, in forked processes when it is worth it."""
+    if workers <= 1 or len(items) < _PARALLEL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(function, items)
+        return
+    # Objects that exist before the fork are left out of the workers' garbage collections:
+    # scanning them would cost time and copy every page of the parent's heap into each worker.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(function, items, chunksize=max(1, len(items) // (workers * 16)))
+    finally:
+        gc.unfreeze()
+
+
+def _run_task(task: tuple[int | None, int | None]) -> tuple[_FormOutcome | None, _PermitOutcome | None]:
+    """Check one permit with its form, or a form no permit names."""
+    run = _RUN
+    assert run is not None
+    permit_index, form_index = task
+    form_outcome = run.form(form_index)[0] if form_index is not None else None
+    permit_outcome = _validate_permit(permit_index, form_index) if permit_index is not None else None
+    return form_outcome, permit_outcome
+
+
+def _run_task_json(task: tuple[int | None, int | None]) -> tuple[_FormOutcome | None, _PermitOutcome | None]:
+    """`_run_task` for a worker process: models travel back as JSON."""
+    form_outcome, permit_outcome = _run_task(task)
+    if form_outcome is not None and isinstance(form_outcome.form, BaseModel):
+        form_outcome = replace(form_outcome, form=form_outcome.form.model_dump_json())
+    if permit_outcome is not None and isinstance(permit_outcome.permit, BaseModel):
+        permit_outcome = replace(permit_outcome, permit=permit_outcome.permit.model_dump_json())
+    return form_outcome, permit_outcome
+
+
+def _validate_form(index: int, source: SourceFile) -> tuple[_FormOutcome, FormFile | None, FormEnvironment | None]:
     problems: list[Problem] = []
     parsed = _parse(source, FormFile, problems)
     if parsed is None:
-        return _FormOutcome(source.name, _stem(source.name), _text(source), None, (1, 1), problems, False)
+        return _FormOutcome(index, source.name, _stem(source.name), None, (1, 1), problems, False), None, None
     document, form = parsed
     _check_file_name(source, form.key, document, problems)
     environment = _check_form(document, form, problems)
-    return _FormOutcome(source.name, _stem(source.name), _text(source), form, document.position(("key",)),
-                        problems, not problems, environment)
+    outcome = _FormOutcome(index, source.name, _stem(source.name), form.key, document.position(("key",)),
+                           problems, not problems, form if not problems else None)
+    return outcome, form, environment
 
 
-def _validate_permit(source: SourceFile) -> _PermitOutcome:
-    context = _PERMIT_CONTEXT
-    assert context is not None
+def _validate_permit(index: int, form_index: int | None, *, second_look: bool = False) -> _PermitOutcome:
+    """Check permit file `index` against form file `form_index`; on the second look, against the run's forms."""
+    run = _RUN
+    assert run is not None
+    source = run.permits[index]
     problems: list[Problem] = []
     parsed_permit = _parse(source, PermitFile, problems)
     if parsed_permit is None:
-        return _PermitOutcome(source.name, _text(source), None, (1, 1), problems)
+        return _PermitOutcome(index, source.name, None, None, (1, 1), problems, None)
     document, permit = parsed_permit
     _check_file_name(source, permit.key, document, problems)
-    form = context.forms.get(permit.form)
-    if form is None and permit.form not in context.unreadable_forms:
-        problems.append(_unknown(document, ("form",), "form", permit.form, list(context.forms),
-                                 extra="each form lives in forms/<key>.yaml"))
-    _check_permit(document, permit, form, context.environment(permit.form), context.agencies,
-                  context.template_names, problems)
-    return _PermitOutcome(source.name, _text(source), permit, document.position(("key",)), problems)
+    if not second_look and (form_index is None or run.form(form_index)[0].key != permit.form):
+        # Not paired with the form it names: leave the checks to the second look, with every form known.
+        return _PermitOutcome(index, source.name, permit.key, permit.form, (1, 1), problems, None)
+    if second_look:
+        assert run.form_keys is not None
+        form_index = run.form_index.get(permit.form)
+        form, env = run.form(form_index)[1:] if form_index is not None else (None, None)
+        if form is None and permit.form not in run.unreadable_forms:
+            problems.append(_unknown(document, ("form",), "form", permit.form, run.form_keys,
+                                     extra="each form lives in forms/<key>.yaml"))
+    else:
+        assert form_index is not None
+        form, env = run.form(form_index)[1:]
+    _check_permit(document, permit, form, env, run.agencies, run.template_names, problems)
+    return _PermitOutcome(index, source.name, permit.key, permit.form, document.position(("key",)), problems,
+                          form_index, permit if not problems else None)
 
 
 def _check_agencies(document: SourceDocument, agency_file: AgencyFile, result: ValidationResult) -> None:

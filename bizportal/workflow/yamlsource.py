@@ -59,6 +59,10 @@ class SourceDocument:
     nodes: dict[Path, yaml.Node] = field(default_factory=dict)
     key_nodes: dict[Path, yaml.Node] = field(default_factory=dict)
     rejected: set[Path] = field(default_factory=set)
+    # A file read by the quick builder keeps only its root node: `nodes` and `key_nodes`
+    # are filled from it the first time something needs more than one position.
+    pending_root: yaml.Node | None = field(default=None, repr=False)
+    pending_resolve: bool = field(default=False, repr=False)
     _tables: tuple[dict[Path, tuple[int, int]], dict[Path, tuple[int, int]], dict[Path, str | None],
                    dict[Path, tuple[int, int]]] | None = field(default=None, repr=False)
 
@@ -67,6 +71,7 @@ class SourceDocument:
         # Positions are worked out only when a problem needs one: reading a valid file
         # keeps just the nodes, which is what makes validating thousands of files fast.
         if self._tables is None:
+            self._record()
             self._tables = (
                 {path: _mark(node) for path, node in self.nodes.items()},
                 {path: _mark(node) for path, node in self.key_nodes.items()},
@@ -75,6 +80,41 @@ class SourceDocument:
                  if isinstance(node, yaml.ScalarNode)},
             )
         return self._tables
+
+    def _record(self) -> None:
+        """Fill `nodes` and `key_nodes` for a file read by the quick builder, as the careful reader does."""
+        root = self.pending_root
+        if root is None:
+            return
+        self.pending_root = None
+        shadow = SourceDocument(file=self.file, data=None, text=self.text)
+        budget = _Budget(None)
+        budget.plain_needs_resolving = self.pending_resolve
+        budget.tracks_aliases = False
+        _construct(root, (), shadow, [], yaml.SafeLoader(""), budget)
+        self.nodes.update(shadow.nodes)
+        self.key_nodes.update(shadow.key_nodes)
+
+    def _walk(self, root: yaml.Node, path: Path, key: bool) -> tuple[int, int]:
+        """`position` for a file read by the quick builder: its keys are unique text, so walk the nodes."""
+        node, key_node, whole = root, None, True
+        for part in path:
+            if node.__class__ is yaml.MappingNode:
+                for candidate, value in node.value:
+                    if candidate.value == part and isinstance(part, str):
+                        node, key_node = value, candidate
+                        break
+                else:
+                    whole = False
+                    break
+            elif node.__class__ is yaml.SequenceNode and isinstance(part, int) and 0 <= part < len(node.value):
+                node, key_node = node.value[part], None
+            else:
+                whole = False
+                break
+        if key and whole and key_node is not None:
+            return _mark(key_node)
+        return _mark(node)
 
     @property
     def positions(self) -> dict[Path, tuple[int, int]]:
@@ -98,6 +138,8 @@ class SourceDocument:
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Return (line, column) of the deepest known node on `path`."""
+        if self.pending_root is not None:
+            return self._walk(self.pending_root, path, key)
         if self._tables is None:  # no key renamed yet: the nodes answer without building every table
             if key and path in self.key_nodes:
                 return _mark(self.key_nodes[path])
@@ -410,6 +452,14 @@ def load_yaml(text: str | bytes, file: str) -> tuple[SourceDocument | None, list
     document = SourceDocument(file=file, data=None, text=source)
     problems: list[Problem] = []
     constructor = yaml.SafeLoader("")
+    if not has_anchor:
+        try:
+            document.data = _build_plain(root, fast, constructor)
+        except _Irregular:
+            constructor = yaml.SafeLoader("")
+        else:
+            document.pending_root, document.pending_resolve = root, fast
+            return document, problems
     try:
         if has_anchor:
             _check_expansion(root, first_alias)
@@ -618,3 +668,105 @@ def _construct_mapping(node: yaml.MappingNode, path: Path, document: SourceDocum
         document.key_nodes[(*path, key)] = key_node
         result[key] = _construct(value_node, (*path, key), document, problems, constructor, budget)
     return result
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_BOOLS: dict[str, bool] = dict(yaml.constructor.SafeConstructor.bool_values)
+
+
+class _Irregular(Exception):
+    """The file needs the careful reader: a tag, a key that is not unique text, a bad value, a limit."""
+
+
+def _build_plain(root: yaml.Node, resolve_plain: bool, constructor: yaml.SafeLoader) -> Any:
+    """Build the values of a file without anchors quickly, recording nothing; `_Irregular` for anything unusual.
+
+    Gives exactly what `_construct` gives for such a file, whose problems it leaves to `_construct`.
+    """
+    count = 0
+    scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+    resolve = _RESOLVER.resolve
+    implicit = (True, False)
+    numeric_first, words, str_tag = _NUMERIC_FIRST, _WORDS, _STR_TAG
+
+    def scalar(node: Any) -> Any:
+        if resolve_plain and not node.style:
+            value = node.value
+            if not value or value[0] in numeric_first or (len(value) < 6 and value.lower() in words):
+                node.tag = resolve(scalar_node, value, implicit)  # type: ignore[no-untyped-call]  # untyped in the stubs
+        tag = node.tag
+        if tag == str_tag:
+            return node.value
+        if tag not in _SCALAR_TAGS:
+            raise _Irregular
+        value = node.value
+        if tag == _INT_TAG and len(value) < 19 and value.isascii() and value.isdigit() and (
+                value[0] != "0" or value == "0"):
+            return int(value)  # what the safe constructor makes of a plain decimal
+        if tag == _BOOL_TAG and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
+        try:
+            return constructor.construct_object(node)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            raise _Irregular from None
+
+    def build(node: Any, depth: int) -> Any:
+        # Text values, most of a file, are taken in the loops without a call of their own.
+        nonlocal count
+        count += 1
+        kind = node.__class__
+        if kind is scalar_node:
+            return scalar(node)
+        if count > MAX_NODES or (depth >= MAX_DEPTH and node.value):
+            raise _Irregular  # a child would be too deep, or too many values: let the careful reader say so
+        if kind is mapping_node:
+            if node.tag != _MAP_TAG:
+                raise _Irregular
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.__class__ is not scalar_node:
+                    raise _Irregular
+                key = key_node.value
+                if resolve_plain and not key_node.style and (
+                        not key or key[0] in numeric_first or (len(key) < 6 and key.lower() in words)):
+                    key_node.tag = resolve(scalar_node, key, implicit)  # type: ignore[no-untyped-call]  # untyped in the stubs
+                if key_node.tag != str_tag or key in result:
+                    raise _Irregular
+                if value_node.__class__ is scalar_node:
+                    count += 1
+                    value = value_node.value
+                    if value_node.tag == str_tag and (
+                            not resolve_plain or value_node.style
+                            or (value and value[0] not in numeric_first
+                                and (len(value) >= 6 or value.lower() not in words))):
+                        result[key] = value
+                    else:
+                        result[key] = scalar(value_node)
+                else:
+                    result[key] = build(value_node, depth + 1)
+            return result
+        if kind is sequence_node:
+            if node.tag != _SEQ_TAG:
+                raise _Irregular
+            items: list[Any] = []
+            for item in node.value:
+                if item.__class__ is scalar_node:
+                    count += 1
+                    value = item.value
+                    if item.tag == str_tag and (
+                            not resolve_plain or item.style
+                            or (value and value[0] not in numeric_first
+                                and (len(value) >= 6 or value.lower() not in words))):
+                        items.append(value)
+                    else:
+                        items.append(scalar(item))
+                else:
+                    items.append(build(item, depth + 1))
+            return items
+        raise _Irregular
+
+    data = build(root, 0)
+    if count > MAX_NODES:
+        raise _Irregular
+    return data
