@@ -29,7 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from types import UnionType
@@ -97,11 +97,52 @@ class SourceFile:
     text: str | bytes
 
 
+class SpecTable(MutableMapping[str, PermitSpec]):
+    """Valid specs by permit key, built from the workers' JSON only when first read.
+
+    `workflows validate` only needs to know which specs are valid; building the
+    models of thousands of specs is left to whoever reads them (`workflows load`).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, PermitSpec | tuple[str, str]] = {}
+
+    def put_json(self, key: str, permit_json: str, form_json: str) -> None:
+        """Store a spec as the JSON of its permit and form files, to be read on demand."""
+        self._entries[key] = (permit_json, form_json)
+
+    def __getitem__(self, key: str) -> PermitSpec:
+        entry = self._entries[key]
+        if isinstance(entry, tuple):
+            entry = PermitSpec(permit=PermitFile.model_validate_json(entry[0]),
+                               form=FormFile.model_validate_json(entry[1]))
+            self._entries[key] = entry
+        return entry
+
+    def __setitem__(self, key: str, spec: PermitSpec) -> None:
+        self._entries[key] = spec
+
+    def __delitem__(self, key: str) -> None:
+        del self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __repr__(self) -> str:
+        return f"SpecTable({sorted(self._entries)})"
+
+
 @dataclass
 class ValidationResult:
     """Everything the validator learned: valid specs by key, agencies, and all problems."""
 
-    specs: dict[str, PermitSpec] = field(default_factory=dict)
+    specs: SpecTable = field(default_factory=SpecTable)
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)
     agencies: dict[str, Agency] = field(default_factory=dict)
     extra_holidays: tuple[Any, ...] = ()
@@ -227,11 +268,7 @@ def validate_sources(agencies: list[SourceFile], permits: list[SourceFile], form
         as_json = workers > 1 and len(tasks) >= _PARALLEL_THRESHOLD
         outcomes: list[tuple[_FormOutcome | None, _PermitOutcome | None]] = []
         for form_outcome, permit_outcome in _map(_run_task_json if as_json else _run_task, tasks, workers):
-            # Models come back from workers as JSON: read them while the workers go on.
-            if form_outcome is not None and isinstance(form_outcome.form, str):
-                form_outcome.form = FormFile.model_validate_json(form_outcome.form)
-            if permit_outcome is not None and isinstance(permit_outcome.permit, str):
-                permit_outcome.permit = PermitFile.model_validate_json(permit_outcome.permit)
+            # Models come back from workers as JSON; they are read only if a spec is used.
             outcomes.append((form_outcome, permit_outcome))
 
         form_outcomes: dict[int, _FormOutcome] = {}
@@ -276,8 +313,14 @@ def validate_sources(agencies: list[SourceFile], permits: list[SourceFile], form
                 continue
             form_outcome = parsed_forms.get(permit_outcome.permit_form or "")
             if not permit_outcome.problems and form_outcome and form_outcome.clean and agencies_ok:
-                assert isinstance(permit_outcome.permit, PermitFile) and isinstance(form_outcome.form, FormFile)
-                result.specs[key] = PermitSpec(permit=permit_outcome.permit, form=form_outcome.form)
+                permit_model, form_model = permit_outcome.permit, form_outcome.form
+                assert permit_model is not None and form_model is not None  # clean outcomes keep their model
+                if isinstance(permit_model, PermitFile) and isinstance(form_model, FormFile):
+                    result.specs[key] = PermitSpec(permit=permit_model, form=form_model)
+                else:
+                    result.specs.put_json(
+                        key, permit_model if isinstance(permit_model, str) else permit_model.model_dump_json(),
+                        form_model if isinstance(form_model, str) else form_model.model_dump_json())
                 result.sources[key] = (_text(permits[permit_outcome.index]), _text(forms[form_outcome.index]))
     finally:
         _RUN = None
