@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .spec import Action, Choose, Parallel, PermitFile, Stage
+from .spec import Action, Branch, Choose, Parallel, PermitFile, RouteOption, Stage
 
 RouteNodeSpec = Stage | Parallel | Choose
 
@@ -137,16 +137,13 @@ def _compile_sequence(route: CompiledRoute, nodes: Sequence[RouteNodeSpec], path
                                 branch_id=branch_id, block_id=block_id)
         route.nodes[node.id] = compiled
         if isinstance(node, Parallel):
-            compiled.branch_starts = tuple(branch.steps[0].id for branch in node.parallel)
-            branch_ids = [branch.id for branch in node.parallel]
-            for branch_index, branch in enumerate(node.parallel):
-                if branch_ids.index(branch.id) != branch_index:
-                    route.problems.append(RouteProblem(
-                        (*node_path, "parallel", branch_index, "id"), f"duplicate branch id {branch.id!r}",
-                        f"the branches of parallel block {node.id!r} need different ids", "duplicate-id"))
-                _compile_sequence(route, branch.steps, (*node_path, "parallel", branch_index, "steps"),
-                                  after=join_target(node.id), parallel_id=node.id, branch_id=branch.id,
-                                  block_id=node.id)
+            # Branches run together and meet at the block's join.
+            _compile_parts(route, node, "parallel", node.parallel, node_path, compiled, "branch",
+                           after=join_target(node.id), parallel_id=node.id, part_as_branch=True)
+        elif isinstance(node, Choose):
+            # One option runs and continues where the block does; it stays in the enclosing branch.
+            _compile_parts(route, node, "choose", node.choose, node_path, compiled, "option",
+                           after=target, parallel_id=parallel_id, branch_id=branch_id)
         elif isinstance(node, Choose):
             compiled.branch_starts = tuple(option.steps[0].id for option in node.choose)
             option_ids = [option.id for option in node.choose]
@@ -159,6 +156,25 @@ def _compile_sequence(route: CompiledRoute, nodes: Sequence[RouteNodeSpec], path
                                   after=target, parallel_id=parallel_id, branch_id=branch_id,
                                   block_id=node.id)
 
+
+
+def _compile_parts(route: CompiledRoute, node: Parallel | Choose, key: str,
+                   parts: Sequence[Branch | RouteOption], node_path: Path, compiled: CompiledNode, what: str,
+                   after: str, parallel_id: str | None, branch_id: str | None = None,
+                   part_as_branch: bool = False) -> None:
+    """Compile the branches of a parallel block or the options of a choose block."""
+    compiled.branch_starts = tuple(part.steps[0].id for part in parts)
+    part_ids = [part.id for part in parts]
+    block = "parallel block" if key == "parallel" else "choose block"
+    for index, part in enumerate(parts):
+        if part_ids.index(part.id) != index:
+            route.problems.append(RouteProblem(
+                (*node_path, key, index, "id"), f"duplicate {what} id {part.id!r}",
+                f"the {what}es of {block} {node.id!r} need different ids" if what == "branch"
+                else f"the {what}s of {block} {node.id!r} need different ids", "duplicate-id"))
+        _compile_sequence(route, part.steps, (*node_path, key, index, "steps"), after=after,
+                          parallel_id=parallel_id, branch_id=part.id if part_as_branch else branch_id,
+                          block_id=node.id)
 
 def _resolve_next(route: CompiledRoute, node: RouteNodeSpec, node_path: Path, siblings: list[str],
                   parallel_id: str | None, branch_id: str | None) -> str:
