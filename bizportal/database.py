@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, event
@@ -32,6 +33,10 @@ NAMING_CONVENTION = {
 }
 
 AFTER_COMMIT_KEY = "bizportal.after_commit"
+WRITING_REQUEST_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+_writing: ContextVar[bool] = ContextVar("bizportal_writing", default=False)
+"""True inside `unit_of_work`: transactions begun there mean to write."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -85,6 +90,7 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     A hook that fails is logged and does not undo the commit; the others still run.
     """
     session.info[AFTER_COMMIT_KEY] = []
+    writing = _writing.set(True)
     try:
         yield session
         session.commit()
@@ -92,6 +98,8 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         session.rollback()
         session.info.pop(AFTER_COMMIT_KEY, None)
         raise
+    finally:
+        _writing.reset(writing)
     hooks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT_KEY, [])
     for hook in hooks:
         try:
@@ -123,7 +131,23 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _will_write() else "BEGIN")
+
+
+def _will_write() -> bool:
+    """Whether a new SQLite transaction should take the write lock at once.
+
+    A transaction that reads and then writes cannot wait for the lock: SQLite
+    refuses the upgrade at once ("database is locked") to avoid a deadlock, even
+    with a busy timeout. Taking it at BEGIN makes concurrent writers queue for up
+    to the busy timeout instead. Writing requests (POST, ...) begin their first
+    transaction before `unit_of_work` (loading the user), so their method counts.
+    """
+    if _writing.get():
+        return True
+    from flask import has_request_context, request  # only the web app has requests
+
+    return has_request_context() and request.method in WRITING_REQUEST_METHODS
 
 
 def configure_engine(engine: Engine) -> None:
