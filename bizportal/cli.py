@@ -14,6 +14,7 @@ from werkzeug.serving import run_simple
 from .app import create_app
 from .config import ConfigError
 from .extensions import upgrade_database
+from .licences.cli import licences
 
 
 def _create_app() -> Flask:
@@ -25,6 +26,7 @@ def _create_app() -> Flask:
 
 cli = FlaskGroup(name="bizportal", create_app=_create_app,
                  help="bizportal: the one-stop business licence portal.")
+cli.add_command(licences)
 
 
 @cli.command("demo")

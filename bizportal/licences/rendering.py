@@ -1,0 +1,153 @@
+"""Licence PDFs: a `LicenceDocument` rendered by WeasyPrint from `templates/licences/<template>`.
+
+A worker builds one `LicenceRenderer` and reuses it: the stylesheet, the Sarabun
+font faces (subset and embedded in each PDF) and the Jinja environment are made
+once. Rendering is safe for applicant text: the templates autoescape every value,
+values never go into URLs or styles, and the only resources WeasyPrint may load
+are files inside the licence assets folder, through `LicenceAssetFetcher`. Any
+other URL (http, https, file, data, a path escaping the folder) stops the
+rendering with `LicenceRenderingError`, so nothing reaches the network or disk.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from ..config import BIZPORTAL_ROOT
+from ..i18n import format_date
+from .document import LicenceContentError, LicenceDocument
+from .pdftext import font_glyph_texts, repair_text_layer
+from .qr import qr_image
+
+LICENCE_TEMPLATES = BIZPORTAL_ROOT / "templates" / "licences"
+ASSET_SCHEME = "bizportal-asset:"
+STYLESHEET = "licence.css"
+PLACEHOLDER_EMBLEM = "emblems/placeholder.svg"
+MAX_HTML_CHARS = 200_000
+MAX_PAGES = 2
+"""A licence is one page; conditions may run onto a second. More means something is wrong."""
+MAX_ASSET_BYTES = 5 * 1024 * 1024
+
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+\.html$")
+_AGENCY_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class LicenceRenderingError(Exception):
+    """The licence could not be rendered: a refused or missing resource, or too many pages."""
+
+
+class AssetRefused(ValueError):
+    """WeasyPrint asked for something other than a file in the licence assets folder."""
+
+
+class LicenceAssetFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no type hints
+    """WeasyPrint's URL fetcher, allowed to read only `bizportal-asset:<path>` inside `assets_dir`.
+
+    It never opens a network connection or a file outside the folder, and a refusal
+    is fatal (`fail_on_errors`), so a licence never silently misses its font or emblem.
+    """
+
+    def __init__(self, assets_dir: Path) -> None:
+        super().__init__(allowed_protocols=(), allow_redirects=False, fail_on_errors=True)
+        self.assets_dir = assets_dir.resolve()
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        """Serve `url` from the assets folder, or raise `AssetRefused`."""
+        return URLFetcherResponse(url, self.read(url), {"Content-Type": _media_type(url)})
+
+    def read(self, url: str) -> bytes:
+        """The bytes of the asset `url` names; raises `AssetRefused` for anything else."""
+        if not url.startswith(ASSET_SCHEME):
+            raise AssetRefused(f"only {ASSET_SCHEME} URLs are loaded in a licence, not {url[:80]!r}")
+        name = unquote(url[len(ASSET_SCHEME):].split("?", 1)[0].split("#", 1)[0]).lstrip("/")
+        path = (self.assets_dir / name).resolve()
+        if not name or not path.is_relative_to(self.assets_dir) or not path.is_file():
+            raise AssetRefused(f"{url[:80]!r} is not a file in the licence assets folder")
+        if path.stat().st_size > MAX_ASSET_BYTES:
+            raise AssetRefused(f"{url[:80]!r} is larger than {MAX_ASSET_BYTES} bytes")
+        return path.read_bytes()
+
+
+def _media_type(url: str) -> str:
+    known = {".ttf": "font/ttf", ".otf": "font/otf", ".svg": "image/svg+xml", ".css": "text/css"}
+    suffix = Path(url).suffix.lower()
+    return known.get(suffix) or mimetypes.guess_type(url)[0] or "application/octet-stream"
+
+
+class LicenceRenderer:
+    """Renders licences; build one per worker, since the fonts and stylesheet are loaded only here."""
+
+    def __init__(self, templates_dir: Path = LICENCE_TEMPLATES) -> None:
+        self.templates_dir = templates_dir.resolve()
+        self.assets_dir = self.templates_dir / "assets"
+        self.fetcher = LicenceAssetFetcher(self.assets_dir)
+        self.font_config = FontConfiguration()
+        try:
+            self.stylesheet = CSS(url=ASSET_SCHEME + STYLESHEET, url_fetcher=self.fetcher,
+                                  font_config=self.font_config)
+        except FatalURLFetchingError as error:
+            raise LicenceRenderingError(f"the licence stylesheet or fonts cannot be loaded: {error}") from None
+        self.glyph_texts = dict(font_glyph_texts(path) for path in sorted((self.assets_dir / "fonts").glob("*.ttf")))
+        self.jinja = Environment(loader=FileSystemLoader(str(self.templates_dir)),
+                                 autoescape=select_autoescape(default=True, default_for_string=True),
+                                 undefined=StrictUndefined, auto_reload=False)
+
+    def html(self, document: LicenceDocument) -> str:
+        """The HTML of the licence, for tests and for a preview page."""
+        if not _TEMPLATE_NAME.match(document.template):
+            raise LicenceContentError(f"{document.template!r} is not a licence template name")
+        html = self.jinja.get_template(document.template).render(self._context(document))
+        if len(html) > MAX_HTML_CHARS:
+            raise LicenceContentError(f"the licence's HTML has {len(html)} characters; at most {MAX_HTML_CHARS}")
+        return html
+
+    def render(self, document: LicenceDocument) -> bytes:
+        """The licence as PDF bytes (A4, fonts subset and embedded, text layer repaired for Thai).
+
+        Raises `LicenceRenderingError` when a resource is refused or the licence
+        would take more than `MAX_PAGES` pages.
+        """
+        html = self.html(document)
+        try:
+            rendered = HTML(string=html, base_url=ASSET_SCHEME, url_fetcher=self.fetcher).render(
+                stylesheets=[self.stylesheet], font_config=self.font_config)
+        except FatalURLFetchingError as error:
+            cause = error.__cause__ or error
+            raise LicenceRenderingError(f"licence {document.number}: {cause}") from None
+        if len(rendered.pages) > MAX_PAGES:
+            raise LicenceRenderingError(f"licence {document.number} takes {len(rendered.pages)} pages; "
+                                        f"at most {MAX_PAGES}")
+        pdf: bytes = rendered.write_pdf()
+        return repair_text_layer(pdf, self.glyph_texts)
+
+    def emblem_url(self, agency_id: str) -> str:
+        """The agency's own emblem (`assets/emblems/<agency id>.svg` or `.png`) or the neutral placeholder."""
+        if _AGENCY_ID.match(agency_id):
+            for suffix in (".svg", ".png"):
+                if (self.assets_dir / "emblems" / f"{agency_id}{suffix}").is_file():
+                    return f"{ASSET_SCHEME}emblems/{agency_id}{suffix}"
+        return ASSET_SCHEME + PLACEHOLDER_EMBLEM
+
+    def _context(self, document: LicenceDocument) -> dict[str, Any]:
+        def both(day: Any) -> dict[str, str] | None:
+            return {"th": format_date(day, "th"), "en": format_date(day, "en")} if day is not None else None
+
+        qr = qr_image(document.qr_text)
+        return {
+            "licence": document,
+            "dates": {"issued": both(document.issued_on), "valid_from": both(document.valid_from),
+                      "valid_until": both(document.valid_until)},
+            "emblem_url": self.emblem_url(document.agency_id),
+            "qr_svg": Markup(qr.svg),  # noqa: S704  # made by segno from our own URL
+            "qr_size_mm": qr.size_mm,
+        }
