@@ -3,21 +3,25 @@ officers are created and accounts deactivated."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import re
 from collections.abc import Callable
 
 import pytest
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bizportal.accounts.models import Role, User
+from bizportal.applications.decisions import expected_decision_date
 from bizportal.applications.models import Application
+from bizportal.audit.models import AuditEntry
 from bizportal.config import BIZPORTAL_ROOT
-from bizportal.permits.models import PermitType, PermitVersion
-from bizportal.permits.services import LoadReport
+from bizportal.permits.models import Agency, PermitType, PermitVersion
+from bizportal.permits.services import LoadReport, agency_ids, get_permit_version
+from bizportal.workflow.calendar import WorkingCalendar, local_date
 
 from .factories import make_agency, make_application, make_user
 from .web_forms import csrf_token, log_in, submit
@@ -25,7 +29,8 @@ from .web_forms import csrf_token, log_in, submit
 WATER_METER = (BIZPORTAL_ROOT / "workflows" / "water_meter.yaml").read_text(encoding="utf-8")
 WATER_METER_FORM = (BIZPORTAL_ROOT / "forms" / "water_meter.yaml").read_text(encoding="utf-8")
 ADMIN_PAGES = ["/admin/", "/admin/agencies", "/admin/users", "/admin/permits/publish",
-               "/admin/permits/water_meter", "/admin/permits/water_meter/versions/1"]
+               "/admin/permits/water_meter", "/admin/permits/water_meter/versions/1", "/admin/agencies/new",
+               "/admin/agencies/pwa", "/admin/audit"]
 
 
 def text_of(page: str) -> str:
@@ -64,7 +69,9 @@ def test_only_admins_get_in(client: FlaskClient, db_session: Session, load_seeds
     for path in ADMIN_PAGES:
         assert client.get(path).status_code == 403, path
     posts = {"/admin/permits/water_meter/withdrawn": {"withdrawn": "1"}, f"/admin/users/{user.id}/active":
-             {"active": "0"}, "/admin/users": {}, "/admin/permits/publish": {"permit_text": WATER_METER}}
+             {"active": "0"}, "/admin/users": {}, "/admin/permits/publish": {"permit_text": WATER_METER},
+             "/admin/agencies/new": NEW_AGENCY, "/admin/agencies/pwa": {"name_th": "x", "name_en": "x"},
+             "/admin/audit/verify": {}}
     for path, data in posts.items():
         assert submit(client, path, data, form_page="/").status_code == 403, path
     assert "/admin/" not in client.get("/").get_data(as_text=True)
@@ -193,3 +200,157 @@ def test_uploaded_file_is_checked_and_published(admin_client: FlaskClient, db_se
     assert [version.number for version in versions_of(db_session, "water_meter")] == [1, 3]
     page = admin_client.get("/admin/permits/water_meter/versions/3?lang=en").get_data(as_text=True)
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and "time_limit_days: 20" in page
+
+
+# --------------------------------------------------------------------------- agencies
+
+NEW_AGENCY = {"agency_id": "demo_district", "code": "DST-1", "kind": "local_administration",
+              "name_th": "สำนักงานเขตตัวอย่าง", "name_en": "Demo District Office", "short_name_th": "เขตตัวอย่าง",
+              "short_name_en": "", "parent_id": "demo_municipality", "extra_holidays": "2026-12-08\n2026-12-07"}
+
+
+def audit_log(session: Session) -> list[AuditEntry]:
+    session.expire_all()
+    return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+def agency_values(agency: Agency) -> dict[str, object]:
+    return {name: getattr(agency, name) for name in ("code", "kind", "name_th", "name_en", "short_name_th",
+                                                     "short_name_en", "parent_id", "extra_holidays")}
+
+
+def test_create_agency_in_the_console(admin_client: FlaskClient, db_session: Session) -> None:
+    admin = db_session.scalars(select(User).where(User.email == "admin@example.com")).one()
+    assert admin_client.get("/admin/agencies/new").status_code == 200
+    response = submit(admin_client, "/admin/agencies/new", NEW_AGENCY)
+    assert response.status_code == 302, text_of(response.get_data(as_text=True))[:2000]
+    agency = db_session.get(Agency, "demo_district")
+    assert agency is not None
+    assert agency_values(agency) == {
+        "code": "DST-1", "kind": "local_administration", "name_th": "สำนักงานเขตตัวอย่าง",
+        "name_en": "Demo District Office", "short_name_th": "เขตตัวอย่าง", "short_name_en": None,
+        "parent_id": "demo_municipality", "extra_holidays": ["2026-12-07", "2026-12-08"]}
+    log = audit_log(db_session)
+    assert [(entry.action, entry.actor_id, entry.subject_type, entry.subject_id) for entry in log] == [
+        ("agency_created", admin.id, "agency", "demo_district")]
+    assert log[0].data["values"]["extra_holidays"] == ["2026-12-07", "2026-12-08"]
+
+    listing = admin_client.get("/admin/agencies?lang=en").get_data(as_text=True)
+    row = re.search(r'<tr id="agency-demo_district">(.*?)</tr>', listing, re.DOTALL)
+    assert row is not None
+    assert "admin console" in text_of(row.group(1))
+    assert re.findall(r'<time datetime="([\d-]+)">([^<]+)</time>', row.group(1)) == [
+        ("2026-12-07", "7 Dec 2026"), ("2026-12-08", "8 Dec 2026")]
+    assert 'href="/admin/agencies/demo_district"' in row.group(1)
+    declared = re.search(r'<tr id="agency-pwa">(.*?)</tr>', listing, re.DOTALL)
+    assert declared is not None and "from workflows/agencies.yaml" in text_of(declared.group(1))
+    # an officer can be made for it at once
+    assert submit(admin_client, "/admin/users", {"name": "District Officer", "email": "district@example.com",
+                                                 "password": "long enough password",
+                                                 "agency": "demo_district"}).status_code == 302
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"agency_id": "demo_health"}, "An agency with the id “demo_health” already exists."),
+    ({"agency_id": "Bad-Id"}, "Use lowercase letters, digits and _"),
+    ({"extra_holidays": "2026-12-07\n2026-13-01"}, "“2026-13-01” is not a date. Write each date as YYYY-MM-DD"),
+    ({"extra_holidays": "07/12/2026"}, "“07/12/2026” is not a date."),
+    ({"extra_holidays": "2569-12-07"}, "2569-12-07 has a Buddhist-Era year. Write the Common Era year"),
+    ({"parent_id": "no_such_agency"}, "There is no agency “no_such_agency”."),
+    ({"kind": "embassy"}, "Choose a kind of agency."),
+    ({"name_en": ""}, "Enter the name."),
+])
+def test_invalid_new_agency_is_refused_and_nothing_is_recorded(admin_client: FlaskClient, db_session: Session,
+                                                               changes: dict[str, str], message: str) -> None:
+    stored = {agency.id: agency_values(agency) for agency in db_session.scalars(select(Agency))}
+    response = submit(admin_client, "/admin/agencies/new?lang=en", {**NEW_AGENCY, **changes},
+                      form_page="/admin/agencies/new?lang=en")
+    assert response.status_code == 422
+    page = text_of(response.get_data(as_text=True))
+    assert "Please correct the following" in page and message in page
+    db_session.expire_all()
+    assert {agency.id: agency_values(agency) for agency in db_session.scalars(select(Agency))} == stored
+    assert audit_log(db_session) == []
+
+
+@pytest.mark.parametrize("parent", ["demo_health", "demo_municipality"])
+def test_a_parent_that_makes_a_cycle_is_refused(admin_client: FlaskClient, db_session: Session,
+                                                parent: str) -> None:
+    # demo_health's parent is demo_municipality: neither it nor the agency itself may become its parent
+    response = submit(admin_client, "/admin/agencies/demo_municipality?lang=en", {
+        "name_th": "เทศบาลเมืองตัวอย่าง", "name_en": "Demo Town Municipality", "parent_id": parent},
+        form_page="/admin/agencies/demo_municipality?lang=en")
+    assert response.status_code == 422
+    assert f"“{parent}” cannot be the parent of “demo_municipality”" in text_of(response.get_data(as_text=True))
+    db_session.expire_all()
+    assert db_session.get(Agency, "demo_municipality").parent_id is None  # type: ignore[union-attr]
+    assert audit_log(db_session) == []
+
+
+def edit_pwa(client: FlaskClient, **changes: str) -> int:
+    values = {"name_th": "การประปาส่วนภูมิภาค", "name_en": "Provincial Waterworks Authority",
+              "short_name_th": "กปภ.", "short_name_en": "PWA", "parent_id": "", "extra_holidays": "", **changes}
+    return submit(client, "/admin/agencies/pwa", values).status_code
+
+
+def test_edit_agency_records_from_and_to(admin_client: FlaskClient, db_session: Session) -> None:
+    admin = db_session.scalars(select(User).where(User.email == "admin@example.com")).one()
+    page = text_of(admin_client.get("/admin/agencies/pwa?lang=en").get_data(as_text=True))
+    assert "This agency is declared in workflows/agencies.yaml" in page  # the load's rule, before any edit
+    assert edit_pwa(admin_client) == 302  # nothing changed: nothing recorded
+    assert audit_log(db_session) == []
+
+    assert edit_pwa(admin_client, name_en="Provincial Waterworks", extra_holidays="2026-12-07") == 302
+    pwa = db_session.get(Agency, "pwa")
+    assert pwa is not None and pwa.name_en == "Provincial Waterworks" and pwa.extra_holidays == ["2026-12-07"]
+    log = audit_log(db_session)
+    assert [(entry.action, entry.actor_id, entry.subject_id) for entry in log] == [
+        ("agency_updated", admin.id, "pwa")]
+    assert log[0].data == {"via": "console", "changes": {
+        "name_en": {"from": "Provincial Waterworks Authority", "to": "Provincial Waterworks"},
+        "extra_holidays": {"from": [], "to": ["2026-12-07"]}}}
+    history = text_of(admin_client.get("/admin/agencies/pwa?lang=en").get_data(as_text=True))
+    assert "Agency changed" in history and "extra_holidays : — → 2026-12-07" in history
+    assert admin_client.get("/admin/agencies/no_such_agency").status_code == 404
+
+
+def test_load_overwrites_declared_agencies_keeps_console_ones_and_records_what_it_replaced(
+        admin_client: FlaskClient, runner: FlaskCliRunner, db_session: Session) -> None:
+    assert edit_pwa(admin_client, extra_holidays="2026-12-07") == 302
+    assert submit(admin_client, "/admin/agencies/new", NEW_AGENCY).status_code == 302
+    created = agency_values(db_session.get(Agency, "demo_district"))  # type: ignore[arg-type]
+
+    result = runner.invoke(args=["workflows", "load"])
+    assert result.exit_code == 0, result.output
+    assert "1 updated" in result.output
+    db_session.expire_all()
+    assert db_session.get(Agency, "pwa").extra_holidays == []  # type: ignore[union-attr]
+    assert agency_values(db_session.get(Agency, "demo_district")) == created  # type: ignore[arg-type]
+    overwrite = audit_log(db_session)[-1]
+    assert (overwrite.action, overwrite.actor_id, overwrite.subject_id) == ("agency_updated", None, "pwa")
+    assert overwrite.data == {"via": "workflows/agencies.yaml", "published_by": "cli",
+                              "changes": {"extra_holidays": {"from": ["2026-12-07"], "to": []}}}
+
+    # publishing in the console loads the agencies file too: the overwrite is then the admin's
+    admin = db_session.scalars(select(User).where(User.email == "admin@example.com")).one()
+    assert edit_pwa(admin_client, extra_holidays="2026-12-09") == 302
+    status, _page = publish(admin_client, WATER_METER.replace("version: 1", "version: 2", 1)
+                            .replace("time_limit_days: 19", "time_limit_days: 21", 1))
+    assert status == 200
+    log = audit_log(db_session)
+    assert [(entry.action, entry.actor_id, entry.subject_id) for entry in log[-2:]] == [
+        ("agency_updated", admin.id, "pwa"), ("permit_published", admin.id, "water_meter")]
+    assert log[-2].data["changes"] == {"extra_holidays": {"from": ["2026-12-09"], "to": []}}
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_an_edited_holiday_moves_a_newly_computed_due_date(admin_client: FlaskClient, db_session: Session) -> None:
+    version = get_permit_version(db_session, "water_meter")
+    assert "pwa" in agency_ids(version.permit_spec())
+    now = dt.datetime(2026, 11, 24, 3, 0, tzinfo=dt.UTC)  # a Tuesday
+    before = expected_decision_date(db_session, version, now)
+    day_off = WorkingCalendar().add_working_days(local_date(now), 1)  # a working day inside the time limit
+    assert edit_pwa(admin_client, extra_holidays=day_off.isoformat()) == 302
+    db_session.expire_all()
+    after = expected_decision_date(db_session, version, now)
+    assert after == WorkingCalendar().add_working_days(before, 1) and after > before

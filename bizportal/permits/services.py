@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..audit.services import record
 from ..errors import Conflict, NotFound
 from ..workflow.problems import SpecError
 from ..workflow.routes import compile_route
@@ -30,6 +31,9 @@ from .models import Agency, PermitType, PermitVersion
 logger = logging.getLogger(__name__)
 
 Outcome = Literal["created", "new_version", "unchanged"]
+
+AGENCIES_SOURCE = "workflows/agencies.yaml"
+"""Where the agencies a load stores are declared (named in the audit entries of its overwrites)."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,16 @@ def permit_file_name(key: str) -> str:
 
 
 def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
-               published_by: str | None = None) -> LoadReport:
+               published_by: str | None = None, actor_id: int | None = None) -> LoadReport:
     """Store the agencies and permit specs of a problem-free `result`.
 
     Guarantees: the same content (same hash) stores nothing; new content with a
     new, higher version number becomes a new immutable version and the current
     one; new content under a number already used (or lower than the current)
     raises `VersionConflict` before anything is written. Raises `SpecError` if
-    `result` has problems. Only flushes; the caller commits.
+    `result` has problems. Agencies the files declare are overwritten with the
+    files' values; each overwrite is audited with the values it replaced (by
+    `actor_id`, None for the command line). Only flushes; the caller commits.
     """
     if result.problems:
         raise SpecError(result.problems)
@@ -112,7 +118,7 @@ def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
         raise VersionConflict(conflicts)
 
     report = LoadReport()
-    _upsert_agencies(session, result.agencies.values(), now, report)
+    _upsert_agencies(session, result.agencies.values(), now, report, actor_id, published_by)
     for key in keys:
         spec = result.specs[key]
         permit_source, form_source = result.sources[key]
@@ -142,7 +148,9 @@ def load_specs(session: Session, result: ValidationResult, now: dt.datetime,
 
 
 def _upsert_agencies(session: Session, agencies: Iterable[AgencySpec], now: dt.datetime,
-                     report: LoadReport) -> None:
+                     report: LoadReport, actor_id: int | None, published_by: str | None) -> None:
+    # agencies.yaml is the source of truth for the agencies it declares: an edit made in the admin
+    # console is overwritten here, but never silently; the audit entry keeps the values replaced.
     wanted = {agency.id: agency for agency in agencies}
     stored = {agency.id: agency
               for agency in session.scalars(select(Agency).where(Agency.id.in_(list(wanted))))}
@@ -164,6 +172,13 @@ def _upsert_agencies(session: Session, agencies: Iterable[AgencySpec], now: dt.d
             session.add(Agency(id=agency_id, updated_at=now, **values))
             report.agencies_created.append(agency_id)
         elif any(getattr(row, name) != value for name, value in values.items()):
+            changes = {name: {"from": getattr(row, name), "to": value}
+                       for name, value in values.items() if getattr(row, name) != value}
+            record(session, at=now, actor_id=actor_id, action="agency_updated", subject_type="agency",
+                   subject_id=agency_id, data={"via": AGENCIES_SOURCE, "published_by": published_by,
+                                               "changes": changes})
+            logger.warning("agency overwritten by %s", AGENCIES_SOURCE,
+                           extra={"agency_id": agency_id, "fields": sorted(changes)})
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = now
