@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -38,3 +39,22 @@ def served(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def log_in_page(page: Any, base_url: str, email: str, password: str) -> None:
+    """Log in through the login form in a Playwright `page`; asserts the header then names the user."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/accounts/login")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', password)
+    page.locator('main form button[type="submit"]').click()
+    expect(page.locator(".account-name")).to_be_visible()
+
+
+def switch_language(page: Any, locale: str) -> None:
+    """Click the header's language link for `locale` and wait for the page in that language."""
+    from playwright.sync_api import expect
+
+    page.locator(f'nav.language a[hreflang="{locale}"]').click()
+    expect(page.locator("html")).to_have_attribute("lang", locale)

@@ -150,3 +150,34 @@ def make_application(session: Session, *, applicant: User, business: Business | 
         if answers:
             application.answers = {**application.answers, **answers}
     return application
+
+
+_TEST_PASSWORD_HASH: list[str] = []
+"""The Argon2 hash of `TEST_PASSWORD`, made once per test session by `make_quick_user`."""
+
+
+def make_quick_user(session: Session, *, role: Role = Role.ENTREPRENEUR, agency_id: str | None = None,
+                    email: str | None = None, name: str = "สมชาย ทดสอบ", locale: str = "th") -> User:
+    """A committed user who logs in with `TEST_PASSWORD`, like `make_user`, without hashing it again.
+
+    Argon2 is slow on purpose: tests that make many users (a matrix, 50 concurrent officers) use this. The
+    row is the one `create_user` stores, its hash shared with the other quick users.
+    """
+    from bizportal.accounts.services import hash_password
+
+    if not _TEST_PASSWORD_HASH:
+        _TEST_PASSWORD_HASH.append(hash_password(TEST_PASSWORD))
+    if role is Role.OFFICER:
+        agency_id = make_agency(session, agency_id or "test_agency").id
+    with unit_of_work(session):
+        user = User(email=email or f"user-{uuid.uuid4().hex[:10]}@example.com", password_hash=_TEST_PASSWORD_HASH[0],
+                    role=role, agency_id=agency_id, name=name, locale=locale, is_active=True, session_version=1,
+                    created_at=NOW, is_agency_lead=False)
+        session.add(user)
+    return user
+
+
+def make_officers(session: Session, agency_id: str, count: int, *, prefix: str = "officer") -> list[User]:
+    """`count` committed officers of `agency_id` (created if missing), who log in with `TEST_PASSWORD`."""
+    return [make_quick_user(session, role=Role.OFFICER, agency_id=agency_id, email=f"{prefix}-{number}@example.go.th",
+                            name=f"{prefix} {number}") for number in range(count)]

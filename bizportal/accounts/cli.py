@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from ..audit.services import record
 from ..database import unit_of_work
 from ..errors import BizportalError
 from ..extensions import db
@@ -34,21 +35,27 @@ DEMO_USERS = (
 @click.option("--name", default=None, help="the user's name (default: the part of EMAIL before @)")
 @click.option("--locale", type=click.Choice(["th", "en"]), default="th", show_default=True,
               help="language of the user's e-mails")
+@click.option("--lead", "agency_lead", is_flag=True, help="an officer who may assign the agency's tasks")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="the password (asked for when not given)")
 def create_command(email: str, role: str, agency_id: str | None, name: str | None, locale: str,
-                   password: str) -> None:
+                   agency_lead: bool, password: str) -> None:
     """Create an account; officers need --agency."""
     try:
         with unit_of_work(db.session()) as session:
+            now = dt.datetime.now(dt.UTC)
             user = create_user(session, email=email, password=password, name=name or email.split("@")[0],
-                               role=Role(role), agency_id=agency_id, locale=locale, now=dt.datetime.now(dt.UTC))
+                               role=Role(role), agency_id=agency_id, locale=locale, now=now,
+                               agency_lead=agency_lead)
+            record(session, at=now, actor_id=None, action="user_created", subject_type="user", subject_id=user.id,
+                   to_state="active", data={"via": "cli", "email": user.email, "role": user.role.value,
+                                            "agency": user.agency_id, "agency_lead": user.is_agency_lead})
             user_id = user.id
     except BizportalError as error:
         with force_locale("en"):  # operators read the command line in English, like its other messages
             raise click.ClickException(str(error.message)) from None
     click.echo(f"created user {user_id}: {normalize_email(email)} ({role}"
-               + (f", agency {agency_id}" if agency_id else "") + ")")
+               + (f", agency {agency_id}" if agency_id else "") + (", agency lead" if agency_lead else "") + ")")
 
 
 @users.command("list")

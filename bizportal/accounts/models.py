@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import Base
@@ -59,6 +59,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(5), default="th")
     is_active: Mapped[bool] = mapped_column(default=True)
+    is_agency_lead: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """An officer who may hand the agency's tasks to a colleague (admins always may)."""
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[dt.datetime]
 

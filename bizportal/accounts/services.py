@@ -116,11 +116,12 @@ def _password_matches(user: User, password: str) -> bool:
 
 
 def create_user(session: Session, *, email: str, password: str, name: str, now: dt.datetime,
-                role: Role = Role.ENTREPRENEUR, agency_id: str | None = None, locale: str = "th") -> User:
+                role: Role = Role.ENTREPRENEUR, agency_id: str | None = None, locale: str = "th",
+                agency_lead: bool = False) -> User:
     """Store a new user with a hashed password.
 
     Raises `InvalidAccount` for a bad e-mail or password, an officer without an
-    existing agency, or an agency given to someone who is not an officer;
+    existing agency, an agency (or the agency lead flag) given to someone who is not an officer;
     `EmailTaken` when the address is in use (checked case-insensitively).
     """
     email = normalize_email(email)
@@ -139,10 +140,13 @@ def create_user(session: Session, *, email: str, password: str, name: str, now: 
             raise InvalidAccount(_l("There is no agency %(agency)s.", agency=agency_id))
     elif agency_id is not None:
         raise InvalidAccount(_l("Only officers belong to an agency."))
+    elif agency_lead:
+        raise InvalidAccount(_l("Only officers can lead an agency's work."))
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken()
     user = User(email=email, password_hash=hash_password(password), role=role, agency_id=agency_id,
-                name=name.strip(), locale=locale, is_active=True, session_version=1, created_at=now)
+                name=name.strip(), locale=locale, is_active=True, session_version=1, created_at=now,
+                is_agency_lead=agency_lead)
     try:
         with session.begin_nested():  # two registrations racing for one address: the second gets EmailTaken
             session.add(user)

@@ -50,6 +50,15 @@ from .services import compiled, completeness, shown, working_calendar
 logger = logging.getLogger(__name__)
 
 
+REFUSAL_MESSAGES = {
+    "reason-required": _l("Give the reason for the rejection: the applicant will see it."),
+    "note-required": _l("Say what the applicant must correct or provide: write a note or choose the answers "
+                        "and documents to correct."),
+    "default": _l("This action is not possible in the application's current state."),
+}
+"""What the person is told when the engine refuses an event, by the engine's error code."""
+
+
 def apply_event(session: Session, application: Application, event: Event, actor_id: int | None) -> Decision:
     """Run `event` through the engine; store the new state, one timeline row per effect, the review
     task rows and an audit entry, all in the caller's transaction.
@@ -62,8 +71,8 @@ def apply_event(session: Session, application: Application, event: Event, actor_
         decision = bundle.workflow.decide(state, event, working_calendar(session, bundle.spec))
     except EngineInvalidTransition as error:
         logger.info("event refused", extra={"application_id": application.id, "code": error.code})
-        raise InvalidTransition(_l("This action is not possible in the application's current state."),
-                                code=error.code) from None
+        message = REFUSAL_MESSAGES.get(error.code, REFUSAL_MESSAGES["default"])
+        raise InvalidTransition(message, code=error.code) from None
     application.engine_state = decision.state.to_json()
     application.status = decision.state.status
     application.expected_decision_on = decision.state.due_on
@@ -80,7 +89,8 @@ def apply_event(session: Session, application: Application, event: Event, actor_
             application.fees = [{"fee_id": item.fee_id, "amount": item.amount, "payable": item.payable}
                                 for item in effect.items]
     session.flush()
-    apply_task_effects(session, application.id, decision.effects, event.at)
+    apply_task_effects(session, application.id, application.permit_version.permit_type_id, decision.effects,
+                       event.at)
     if decision.effects:
         _audit(session, application, event, state.status, decision, actor_id)
     return decision

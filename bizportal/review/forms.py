@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField, TextAreaField
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from ..workflow.spec import Action
@@ -17,8 +17,27 @@ ACTION_LABELS = {
 }
 
 
+ACTIVITY_LABELS = {
+    **ACTION_LABELS,
+    "submit": _l("Application submitted"),
+    "resubmit": _l("Corrected application sent again"),
+    "withdraw": _l("Application withdrawn"),
+    "deadline_passed": _l("Deadline check"),
+    "claim": _l("Task claimed"),
+    "release": _l("Task released"),
+    "assign": _l("Task assigned"),
+}
+"""Names of audit actions on an application and its tasks, for the activity log of the task page."""
+
+
 class TaskActionForm(FlaskForm):
     """Claim or release: only the CSRF token."""
+
+
+class AssignForm(FlaskForm):
+    """Hand a task to a colleague: the choices are the agency's active officers."""
+
+    assignee_id = SelectField(_l("Assign to"), coerce=int, validators=[DataRequired(_l("Choose an officer."))])
 
 
 class DecisionForm(FlaskForm):

@@ -42,10 +42,14 @@ class ReviewTask(Base):
 
     __tablename__ = "review_tasks"
     __table_args__ = (Index("ix_review_tasks_queue", "agency_id", "status", "due_on", "id"),
+                      Index("ix_review_tasks_queue_permit", "agency_id", "status", "permit_type_id", "due_on", "id"),
+                      Index("ix_review_tasks_assignee", "assignee_id", "status", "due_on", "id"),
                       Index("ix_review_tasks_due", "due_on", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    permit_type_id: Mapped[int] = mapped_column(ForeignKey("permit_types.id"))
+    """Copied from the application's permit version: the queue filters by it without joining."""
     stage_id: Mapped[str] = mapped_column(String(63))
     agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
     status: Mapped[TaskStatus] = mapped_column(enum_column_type(TaskStatus), default=TaskStatus.OPEN)

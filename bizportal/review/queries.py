@@ -7,24 +7,25 @@ which `ix_review_tasks_queue` / `ix_review_tasks_due` serve directly.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from ..accounts.models import Role, User
-from ..applications.models import Application
+from ..applications.models import Application, status_label
 from ..applications.pages import ApplicationPage, viewed_application_page
-from ..applications.services import compiled
+from ..applications.services import compiled, shown
 from ..audit.models import AuditEntry
-from ..audit.services import entries_for
 from ..businesses.models import Business
 from ..errors import NotFound
 from ..permits.models import Agency, PermitType, PermitVersion
 from ..permits.services import agencies_by_id
 from ..workflow.calendar import WorkingCalendar
+from ..workflow.state import ApplicationStatus
 from .models import TASK_STATUS_LABELS, ReviewTask, TaskStatus
-from .services import may_see
+from .services import colleagues, may_assign, may_see
 
 PAGE_SIZE = 25
 
@@ -51,10 +52,12 @@ class QueueRow:
     permit_title: str
     business_name: str
     stage_id: str
+    stage_title: str
     agency_id: str
     submitted_at: dt.datetime | None
     due_on: dt.date
-    working_days_left: int
+    working_days_left: int | None
+    """None unless the task is open: a paused task's clock is stopped, a finished one has none."""
     overdue: bool
     status: str
     status_label: str
@@ -105,41 +108,53 @@ def queue_page(session: Session, user: User, filters: QueueFilters, after: tuple
         statement = statement.where(ReviewTask.agency_id == (user.agency_id or ""))
     if filters.status is not None:
         statement = statement.where(ReviewTask.status == filters.status)
-    if filters.permit_key:
-        statement = statement.where(PermitType.key == filters.permit_key)
+    if filters.permit_key:  # by the task's own column: an index range even for a permit rare in the queue
+        statement = statement.where(ReviewTask.permit_type_id == select(PermitType.id).where(
+            PermitType.key == filters.permit_key).scalar_subquery())
     if filters.mine:
         statement = statement.where(ReviewTask.assignee_id == user.id)
     if filters.unassigned:
         statement = statement.where(ReviewTask.assignee_id.is_(None))
     if filters.overdue:
-        statement = statement.where(or_(ReviewTask.overdue.is_(True), ReviewTask.due_on < today))
+        statement = statement.where(or_(ReviewTask.overdue.is_(True),
+                                        and_(ReviewTask.status == TaskStatus.OPEN, ReviewTask.due_on < today)))
     if after is not None:
         due_on, task_id = after
-        statement = statement.where(or_(ReviewTask.due_on > due_on,
-                                        and_(ReviewTask.due_on == due_on, ReviewTask.id > task_id)))
+        # A row-value comparison, so the index is entered at the cursor instead of scanned up to it.
+        statement = statement.where(tuple_(ReviewTask.due_on, ReviewTask.id) > tuple_(due_on, task_id))
     rows = session.execute(statement.order_by(ReviewTask.due_on, ReviewTask.id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    titles = _permit_titles(session, {row.permit_version_id for row in rows}, locale)
+    titles, stage_titles = _titles(session, {row.permit_version_id for row in rows}, locale)
     calendar = _calendar(session, {row.agency_id for row in rows})
     result = [QueueRow(
         task_id=row.id, application_id=row.application_id, reference=row.reference or "",
         permit_key=row.key, permit_title=titles.get(row.permit_version_id, row.key),
         business_name=(row.name_en if locale == "en" and row.name_en else row.name_th),
-        stage_id=row.stage_id, agency_id=row.agency_id, submitted_at=row.submitted_at, due_on=row.due_on,
-        working_days_left=calendar.working_days_between(today, row.due_on, row.agency_id),
-        overdue=row.overdue or row.due_on < today, status=row.status.value,
+        stage_id=row.stage_id, stage_title=stage_titles.get((row.permit_version_id, row.stage_id), row.stage_id),
+        agency_id=row.agency_id, submitted_at=row.submitted_at, due_on=row.due_on,
+        working_days_left=calendar.working_days_between(today, row.due_on, row.agency_id)
+        if row.status is TaskStatus.OPEN else None,
+        overdue=row.overdue or (row.status is TaskStatus.OPEN and row.due_on < today), status=row.status.value,
         status_label=str(TASK_STATUS_LABELS[row.status]), assignee_name=row.name,
         mine=row.assignee_id == user.id) for row in rows]
     next_cursor = encode_cursor(rows[-1].due_on, rows[-1].id) if more and rows else None
     return QueuePage(result, next_cursor)
 
 
-def _permit_titles(session: Session, version_ids: set[int], locale: str) -> dict[int, str]:
+def _titles(session: Session, version_ids: set[int],
+            locale: str) -> tuple[dict[int, str], dict[tuple[int, str], str]]:
+    """Permit titles by version id, and stage titles by (version id, stage id): one statement."""
     if not version_ids:
-        return {}
-    versions = session.scalars(select(PermitVersion).where(PermitVersion.id.in_(sorted(version_ids))))
-    return {version.id: version.permit_spec().permit.title.get(locale) for version in versions}
+        return {}, {}
+    permits: dict[int, str] = {}
+    stages: dict[tuple[int, str], str] = {}
+    for version in session.scalars(select(PermitVersion).where(PermitVersion.id.in_(sorted(version_ids)))):
+        spec = version.permit_spec()
+        permits[version.id] = spec.permit.title.get(locale)
+        for stage in compiled(version).workflow.route.stages():
+            stages[(version.id, stage.id)] = stage.title.get(locale)
+    return permits, stages
 
 
 def _calendar(session: Session, agency_ids: set[str]) -> WorkingCalendar:
@@ -167,6 +182,49 @@ class OtherTask:
 
 
 @dataclass(frozen=True)
+class ActivityLine:
+    """One audit entry about the application or one of its tasks, for the officers' activity log."""
+
+    at: dt.datetime
+    actor: str | None
+    action: str
+    stage: str | None
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    assignee: str | None
+
+
+def _state_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return str(status_label(ApplicationStatus(value))) if value in set(ApplicationStatus) else value
+
+
+def activity(session: Session, application_id: int, task_ids: list[int],
+             stage_title: Callable[[str], str]) -> list[ActivityLine]:
+    """The audit log of an application and its review tasks, oldest first: two statements.
+
+    The officers' timeline reads the audit log itself, so it shows exactly what was
+    recorded — who claimed, assigned, decided — and nothing written elsewhere.
+    """
+    subjects = [and_(AuditEntry.subject_type == "application", AuditEntry.subject_id == str(application_id))]
+    if task_ids:
+        subjects.append(and_(AuditEntry.subject_type == "review_task",
+                             AuditEntry.subject_id.in_([str(task_id) for task_id in task_ids])))
+    entries = list(session.scalars(select(AuditEntry).where(or_(*subjects)).order_by(AuditEntry.id)))
+    people = {entry.actor_id for entry in entries if entry.actor_id is not None}
+    people |= {entry.data["to_assignee_id"] for entry in entries if isinstance(entry.data.get("to_assignee_id"), int)}
+    names: dict[int, str] = {user_id: name for user_id, name in session.execute(
+        select(User.id, User.name).where(User.id.in_(sorted(people))))} if people else {}
+    return [ActivityLine(entry.at, names.get(entry.actor_id) if entry.actor_id is not None else None, entry.action,
+                         stage_title(entry.data["stage_id"]) if entry.data.get("stage_id") else None,
+                         _state_text(entry.from_state), _state_text(entry.to_state), entry.reason,
+                         names.get(entry.data.get("to_assignee_id", -1)))
+            for entry in entries]
+
+
+@dataclass(frozen=True)
 class TaskPage:
     """Everything on a task's page, as plain values plus the task row."""
 
@@ -175,11 +233,13 @@ class TaskPage:
     stage_title: str
     agency_name: str
     actions: tuple[str, ...]
-    working_days_left: int
+    working_days_left: int | None
     other_tasks: list[OtherTask]
     field_choices: list[tuple[str, str]]
     document_choices: list[tuple[str, str]]
-    audit: list[AuditEntry]
+    activity: list[ActivityLine]
+    colleagues: list[User]
+    may_assign: bool
 
 
 def task_page(session: Session, task_id: int, user: User, today: dt.date, locale: str) -> TaskPage:
@@ -207,9 +267,13 @@ def task_page(session: Session, task_id: int, user: User, today: dt.date, locale
     actions = tuple(action.value for action in route.stage(task.stage_id).actions) \
         if task.stage_id in route.nodes and task.status is TaskStatus.OPEN else ()
     calendar = _calendar(session, {task.agency_id})
+    current = shown(page.application)  # only what this applicant was asked can be sent back
     return TaskPage(
         task, page, stage_title(task.stage_id), agency_name(task.agency_id), actions,
-        calendar.working_days_between(today, task.due_on, task.agency_id), others,
-        [(item.id, item.label.get(locale)) for item in bundle.spec.fields().values()],
-        [(document.id, document.title.get(locale)) for document in bundle.spec.form.documents],
-        entries_for(session, "application", task.application_id))
+        calendar.working_days_between(today, task.due_on, task.agency_id) if task.status is TaskStatus.OPEN else None,
+        others,
+        [(item.id, item.label.get(locale)) for fields in current.fields.values() for item in fields],
+        [(document.id, document.title.get(locale)) for document in current.documents],
+        activity(session, task.application_id, [row.id for row in siblings], stage_title),
+        colleagues(session, task.agency_id) if may_assign(user, task.agency_id) and task.is_active else [],
+        may_assign(user, task.agency_id))

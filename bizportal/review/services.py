@@ -70,16 +70,56 @@ def claim(session: Session, task_id: int, officer: User, now: dt.datetime) -> Re
 
 
 def release(session: Session, task_id: int, user: User, now: dt.datetime) -> ReviewTask:
-    """Give a claimed task back to the agency's queue (its holder or an admin)."""
+    """Give a claimed task back to the agency's queue (its holder, the agency's lead or an admin)."""
     task = get_task(session, task_id, user)
     if task.assignee_id is None:
         return task
-    if task.assignee_id != user.id and user.role is not Role.ADMIN:
-        raise PermissionDenied(_l("Only the officer who claimed this task can release it."))
+    if task.assignee_id != user.id and not may_assign(user, task.agency_id):
+        raise PermissionDenied(_l("Only the officer who claimed this task, the agency's lead or an "
+                                  "administrator can release it."))
     task.assignee_id = None
     _flush(session)
     record(session, at=now, actor_id=user.id, action="release", subject_type="review_task", subject_id=task.id,
            data={"application_id": task.application_id, "stage_id": task.stage_id})
+    return task
+
+
+def may_assign(user: User, agency_id: str) -> bool:
+    """Admins and the agency's leads hand its tasks to a colleague; other officers only claim."""
+    return user.role is Role.ADMIN or (user.role is Role.OFFICER and user.is_agency_lead
+                                       and user.agency_id == agency_id)
+
+
+def colleagues(session: Session, agency_id: str) -> list[User]:
+    """The agency's active officers, by name: who a task can be assigned to."""
+    return list(session.scalars(select(User).where(User.role == Role.OFFICER, User.agency_id == agency_id,
+                                                   User.is_active.is_(True)).order_by(User.name, User.id)))
+
+
+def assign(session: Session, task_id: int, user: User, assignee_id: int, now: dt.datetime) -> ReviewTask:
+    """Hand an active task to an active officer of its agency (an admin or the agency's lead does this).
+
+    The task row is locked and its version moves on, so a decision form opened
+    before the hand-over is refused as stale rather than recorded under the wrong name.
+    """
+    task = get_task(session, task_id, user)
+    if not may_assign(user, task.agency_id):
+        raise PermissionDenied(_l("Only an administrator or the agency's lead can assign tasks."))
+    task = session.scalars(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).one()
+    if not task.is_active:
+        raise InvalidTransition(_l("This task is already finished."))
+    assignee = session.get(User, assignee_id)
+    if assignee is None or assignee.role is not Role.OFFICER or assignee.agency_id != task.agency_id \
+            or not assignee.is_active:
+        raise InvalidTransition(_l("Choose an active officer of this task's agency."))
+    if task.assignee_id == assignee.id:
+        return task
+    previous = task.assignee_id
+    task.assignee_id = assignee.id
+    _flush(session)
+    record(session, at=now, actor_id=user.id, action="assign", subject_type="review_task", subject_id=task.id,
+           data={"application_id": task.application_id, "stage_id": task.stage_id, "from_assignee_id": previous,
+                 "to_assignee_id": assignee.id})
     return task
 
 

@@ -19,8 +19,12 @@ from .models import ReviewTask, TaskStatus
 TASK_EFFECTS = (TaskOpened, TaskClosed, TaskPaused, TaskResumed, TaskOverdue)
 
 
-def apply_task_effects(session: Session, application_id: int, effects: Iterable[Effect], at: dt.datetime) -> None:
-    """Create, pause, resume, mark overdue or close the application's task rows as the effects say."""
+def apply_task_effects(session: Session, application_id: int, permit_type_id: int, effects: Iterable[Effect],
+                       at: dt.datetime) -> None:
+    """Create, pause, resume, mark overdue or close the application's task rows as the effects say.
+
+    `permit_type_id` is copied onto new rows so the queue's permit filter is an index range.
+    """
     task_effects = [effect for effect in effects if isinstance(effect, TASK_EFFECTS)]
     if not task_effects:
         return
@@ -29,8 +33,9 @@ def apply_task_effects(session: Session, application_id: int, effects: Iterable[
                                  ReviewTask.status.in_((TaskStatus.OPEN, TaskStatus.PAUSED))))}
     for effect in task_effects:
         if isinstance(effect, TaskOpened):
-            opened = ReviewTask(application_id=application_id, stage_id=effect.stage_id, agency_id=effect.agency,
-                              status=TaskStatus.OPEN, due_on=effect.due_on, overdue=False, opened_at=at)
+            opened = ReviewTask(application_id=application_id, permit_type_id=permit_type_id,
+                                stage_id=effect.stage_id, agency_id=effect.agency, status=TaskStatus.OPEN,
+                                due_on=effect.due_on, overdue=False, opened_at=at)
             session.add(opened)
             active[effect.stage_id] = opened
             continue

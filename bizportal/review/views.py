@@ -20,7 +20,7 @@ from ..i18n import current_locale, gettext
 from ..workflow.calendar import local_date
 from ..workflow.spec import Action
 from . import queries, services
-from .forms import ACTION_LABELS, DecisionForm, TaskActionForm
+from .forms import ACTION_LABELS, ACTIVITY_LABELS, AssignForm, DecisionForm, TaskActionForm
 from .models import TASK_STATUS_LABELS, TaskStatus
 
 blueprint = Blueprint("review", __name__, url_prefix="/review")
@@ -60,8 +60,10 @@ def task(task_id: int) -> str:
     """A task: the application's answers, documents, the other agencies' decisions, the timeline, the actions."""
     page = queries.task_page(db.session(), task_id, current_user(), local_date(_now()), current_locale())
     form = DecisionForm(version_id=page.task.version_id)
+    assign_form = AssignForm(assignee_id=page.task.assignee_id)
+    assign_form.assignee_id.choices = [(colleague.id, colleague.name) for colleague in page.colleagues]
     return render_template("review/task.html", page=page, form=form, action_form=TaskActionForm(),
-                           action_labels=ACTION_LABELS)
+                           assign_form=assign_form, action_labels=ACTION_LABELS, activity_labels=ACTIVITY_LABELS)
 
 
 @blueprint.post("/tasks/<int:task_id>/claim")
@@ -83,6 +85,20 @@ def release(task_id: int) -> Response:
     if TaskActionForm().validate_on_submit():
         services.release(db.session(), task_id, current_user(), _now())
         flash(gettext("The task is back in the queue."), "success")
+    return redirect(url_for(".task", task_id=task_id))
+
+
+@blueprint.post("/tasks/<int:task_id>/assign")
+@officers_only
+@transactional
+def assign(task_id: int) -> Response:
+    """Hand the task to a colleague of its agency (admins and the agency's leads)."""
+    raw = request.form.get("assignee_id", "")
+    if not raw.isdigit():  # CSRFProtect has already checked the token
+        raise InvalidTransition(gettext("Choose an officer to assign the task to."))
+    task = services.assign(db.session(), task_id, current_user(), int(raw), _now())
+    assert task.assignee is not None
+    flash(gettext("The task is now assigned to %(name)s.", name=task.assignee.name), "success")
     return redirect(url_for(".task", task_id=task_id))
 
 
