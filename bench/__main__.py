@@ -1,4 +1,4 @@
-"""bizportal benchmarks: `python -m bench [validate|engine|all] [--count N]`.
+"""bizportal benchmarks: `python -m bench [validate|engine|queue|all] [--count N] [--sizes N,M]`.
 
 Prints a table; docs/benchmarks.md records the figures with the machine they ran on.
 
@@ -6,7 +6,11 @@ Prints a table; docs/benchmarks.md records the figures with the machine they ran
   time `bizportal workflows validate` and `load` into a fresh SQLite database, in
   process, cold (no cache);
 - engine: time one engine decision (an officer approves a stage, state read from
-  and written back to JSON as the services do), median of many.
+  and written back to JSON as the services do), median of many;
+- queue: the officer queue page `/review/` on PostgreSQL at each of `--sizes` generated
+  applications (default 10,000 and 1,000,000; one schema per size in `--database-url`,
+  reused while it matches): p50/p95 and SQL statements per page; target p95 at the
+  largest size within 1.5x of p95 at the smallest. Not part of `all` (needs PostgreSQL).
 """
 
 from __future__ import annotations
@@ -136,10 +140,19 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "validate", "engine"])
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "validate", "engine", "queue"])
     parser.add_argument("--count", type=int, default=3000, help="permit types to generate (default 3000)")
+    parser.add_argument("--sizes", default="10000,1000000",
+                        help="queue: applications to generate, comma-separated (default 10000,1000000)")
+    parser.add_argument("--database-url", default=None,
+                        help="queue: PostgreSQL database for the datasets, created if missing "
+                             "(default postgresql+psycopg://postgres@127.0.0.1:5432/bizportal_bench)")
+    parser.add_argument("--requests", type=int, default=200, help="queue: timed requests per case and size")
+    parser.add_argument("--rebuild", action="store_true", help="queue: generate the datasets again")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.which == "queue":
+        return _queue(args)
     rows: list[tuple[str, str, str, str]] = []
     if args.which in ("all", "engine"):
         rows += bench_engine()
@@ -151,6 +164,32 @@ def main(argv: list[str] | None = None) -> int:
     for row in [("benchmark", "result", "target", ""), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0 if all(row[3] != "MISSED" for row in rows) else 1
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from bench.queue import DEFAULT_DATABASE_URL, bench_queue, postgres_version
+
+    sizes = sorted({int(size.replace("_", "")) for size in args.sizes.split(",") if size.strip()})
+    if len(sizes) < 2:
+        raise SystemExit("--sizes needs at least two sizes to compare")
+    url = args.database_url or DEFAULT_DATABASE_URL
+    rows, ok = bench_queue(sizes, url, requests=args.requests, rebuild=args.rebuild)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python "
+          f"{platform.python_version()}, PostgreSQL {postgres_version(url)}, load average {_load_average()}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0 if ok else 1
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
