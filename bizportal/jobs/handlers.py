@@ -1,0 +1,6 @@
+"""The modules whose import registers job handlers. Add a line when a package gains jobs."""
+
+from __future__ import annotations
+
+from ..licences import jobs as licence_jobs  # noqa: F401
+from . import builtin  # noqa: F401
