@@ -9,6 +9,7 @@ the process at once instead of failing later.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ LOCALES = ("th", "en")
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
 T = TypeVar("T", bound=str)
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+"""Where the portal is reached; printed in every licence's QR code, so a deployment must set its own."""
 MAX_REQUEST_BYTES = 51 * 1024 * 1024
 """Largest request accepted (413 otherwise): one upload of the largest size a checklist item allows, 50 MB."""
 
@@ -70,6 +73,8 @@ class Settings:
     forms_dir: Path
     default_locale: str
     mail: MailSettings = field(default_factory=MailSettings)
+    licence_signing_key: Path | None = None
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
 
     @property
     def production(self) -> bool:
@@ -93,6 +98,8 @@ class Settings:
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.production,
             "TESTING": self.environment == "testing",
+            "LICENCE_SIGNING_KEY": str(self.licence_signing_key) if self.licence_signing_key else None,
+            "PUBLIC_BASE_URL": self.public_base_url,
         }
 
 
@@ -112,6 +119,8 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         forms_dir=_directory(environ, "BIZPORTAL_FORMS_DIR", BIZPORTAL_ROOT / "forms"),
         default_locale=_choice(environ, "BABEL_DEFAULT_LOCALE", LOCALES, "th"),
         mail=_mail(environ),
+        licence_signing_key=_signing_key_file(environ),
+        public_base_url=_public_base_url(environ),
     )
 
 
@@ -239,3 +248,28 @@ def _directory(environ: Mapping[str, str], name: str, default: Path) -> Path:
     if not path.is_dir():
         raise ConfigError(name, f"{value!r} is not a folder")
     return path
+
+
+def _signing_key_file(environ: Mapping[str, str]) -> Path | None:
+    """`LICENCE_SIGNING_KEY`: path of the Ed25519 PEM private key that signs licence QR codes."""
+    value = _value(environ, "LICENCE_SIGNING_KEY")
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not path.is_file():
+        raise ConfigError("LICENCE_SIGNING_KEY", f"{value!r} is not a file; create one with "
+                          "`openssl genpkey -algorithm ed25519 -out licence-signing.pem`")
+    return path
+
+
+def _public_base_url(environ: Mapping[str, str]) -> str:
+    """`PUBLIC_BASE_URL`: http(s)://host[:port][/prefix], no query or fragment; kept without a trailing slash."""
+    value = _value(environ, "PUBLIC_BASE_URL")
+    if value is None:
+        return DEFAULT_PUBLIC_BASE_URL
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?", value):
+        raise ConfigError("PUBLIC_BASE_URL", f"{value!r} is not an http(s) address such as "
+                          "https://bizportal.example.go.th")
+    return value.rstrip("/")

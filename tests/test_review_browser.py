@@ -48,13 +48,15 @@ TEXT = {
         "in_review": "อยู่ระหว่างพิจารณา", "approved": "อนุมัติแล้ว", "open": "รอพิจารณา", "done": "เสร็จสิ้น",
         "nobody": "ยังไม่มีผู้รับงาน", "you": "ท่าน", "claimed": "ท่านรับงานนี้แล้ว",
         "recorded": "บันทึกผลการพิจารณาแล้ว", "no_tasks": "ไม่มีงานที่ตรงกับเงื่อนไข", "queue": "คิวงานพิจารณา",
-        "record": "บันทึกผลการพิจารณา", "application_approved": "คำขอได้รับอนุมัติ", "fee": "200 บาท",
+        "record": "บันทึกผลการพิจารณา", "application_approved": "คำขอได้รับอนุมัติ",
+        "licence_issued": "ออกใบอนุญาตเลขที่", "fee": "200 บาท",
     },
     "en": {
         "in_review": "In review", "approved": "Approved", "open": "Open", "done": "Done",
         "nobody": "Nobody yet", "you": "You", "claimed": "You claimed this task.",
         "recorded": "Your decision was recorded.", "no_tasks": "No tasks match.", "queue": "Review queue",
-        "record": "Record the decision", "application_approved": "Application approved", "fee": "THB 200",
+        "record": "Record the decision", "application_approved": "Application approved",
+        "licence_issued": "Licence FOOD-", "fee": "THB 200",
     },
 }
 STAGES = {
@@ -372,7 +374,8 @@ def test_two_agencies_approve_in_parallel_and_the_entrepreneur_sees_it_approved(
                 timeline = owner.locator(".timeline")
                 for stage in STAGES:
                     expect(timeline).to_contain_text(approved_line(stage, locale))
-                expect(timeline.locator("li").last).to_contain_text(TEXT[locale]["application_approved"])
+                expect(timeline.locator("li").nth(-2)).to_contain_text(TEXT[locale]["application_approved"])
+                expect(timeline.locator("li").last).to_contain_text(TEXT[locale]["licence_issued"])
                 expect(owner.locator("form.withdraw")).to_have_count(0)
                 shot(owner, locale, "application-approved")
         finally:

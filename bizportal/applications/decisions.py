@@ -91,6 +91,10 @@ def apply_event(session: Session, application: Application, event: Event, actor_
     session.flush()
     apply_task_effects(session, application.id, application.permit_version.permit_type_id, decision.effects,
                        event.at)
+    if any(isinstance(effect, IssueLicence) for effect in decision.effects):
+        from ..licences.services import issue_on_approval  # licences builds on applications, not the reverse
+
+        issue_on_approval(session, application, actor_id, event.at)
     if decision.effects:
         _audit(session, application, event, state.status, decision, actor_id)
     return decision

@@ -32,7 +32,7 @@ from .visibility import Shown
 
 TIMELINE_KINDS = frozenset({"created", "submitted", "stage_opened", "stage_approved", "stage_rejected",
                             "returned_for_correction", "information_requested", "resubmitted", "approved",
-                            "rejected", "withdrawn", "document_uploaded", "stage_overdue"})
+                            "rejected", "withdrawn", "document_uploaded", "stage_overdue", "licence_issued"})
 
 
 # --------------------------------------------------------------------------- answers as text
@@ -336,6 +336,7 @@ def _timeline_text(event: ApplicationEvent, route: CompiledRoute, agencies: Mapp
         "withdrawn": lambda: gettext("Application withdrawn"),
         "document_uploaded": lambda: gettext("Document uploaded: %(name)s",
                                              name=str(event.data.get("filename", ""))),
+        "licence_issued": lambda: gettext("Licence %(number)s issued", number=str(event.data.get("number", ""))),
     }
     return texts[event.kind]()
 

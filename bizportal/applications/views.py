@@ -68,8 +68,11 @@ def dashboard() -> str:
 @applicant_only
 def show(application_id: int) -> str:
     """One application with its timeline."""
+    from ..licences.services import licence_of_application  # licences builds on applications, not the reverse
+
     page = pages.application_page(db.session(), application_id, current_user(), current_locale())
-    return render_template("applications/show.html", page=page, withdraw_form=WithdrawForm())
+    return render_template("applications/show.html", page=page, withdraw_form=WithdrawForm(),
+                           licence=licence_of_application(db.session(), application_id))
 
 
 @blueprint.get("/applications/<int:application_id>/continue")

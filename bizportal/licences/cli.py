@@ -113,3 +113,20 @@ def export_public(output_format: str) -> None:
         click.echo(json.dumps({"keys": [public_key_jwk(public_key)]}, indent=2))
     else:
         click.echo(public_key_pem(public_key), nl=False)
+
+
+@licences.command("expire")
+def expire_command() -> None:
+    """Mark every licence past its last valid day as expired (run daily, e.g. from cron)."""
+    import datetime as dt
+
+    from ..database import unit_of_work
+    from ..extensions import db
+    from .services import expire
+
+    session = db.session()
+    with unit_of_work(session):
+        numbers = expire(session, dt.datetime.now(dt.UTC))
+    for number in numbers:
+        click.echo(f"expired: {number}")
+    click.echo(f"{len(numbers)} licence(s) marked expired")

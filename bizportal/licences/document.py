@@ -97,13 +97,14 @@ class LicenceDocument:
 
 def build_document(*, permit_key: str, licence: Licence, form: FormFile, answers: Mapping[str, Any],
                    number: str, agency_id: str, agency_name: Bilingual, issued_on: dt.date, officer: Officer,
-                   signing_key: SigningKey, verify_base_url: str) -> LicenceDocument:
+                   signing_key: SigningKey, verify_base_url: str, valid_from: dt.date | None = None) -> LicenceDocument:
     """The licence of one approved application, signed with the agency's key.
 
     The holder is the `applicant_name` answer; the business is `business_name` or
     `premises_name` and the premises `premises_address` when the YAML prints them.
     The other printed fields follow in the YAML's order. Raises `LicenceContentError`
-    when the holder is missing or a limit is broken.
+    when the holder is missing or a limit is broken. `valid_from` (default: the issue
+    date) lets a renewal start the day after the licence it continues ends.
     """
     if len(licence.printed_fields) > MAX_FIELDS:
         raise LicenceContentError(f"the licence prints {len(licence.printed_fields)} fields; at most {MAX_FIELDS}")
@@ -130,8 +131,8 @@ def build_document(*, permit_key: str, licence: Licence, form: FormFile, answers
     agency_name = Bilingual(_clean(agency_name.th, "agency", MAX_VALUE_CHARS),
                             _clean(agency_name.en, "agency", MAX_VALUE_CHARS))
     claims = LicenceClaims(number=_clean(number, "number", 80), holder=holder, permit_key=permit_key,
-                           agency_id=agency_id, valid_from=issued_on,
-                           valid_until=valid_until(issued_on, licence.validity))
+                           agency_id=agency_id, valid_from=valid_from or issued_on,
+                           valid_until=valid_until(valid_from or issued_on, licence.validity))
     return LicenceDocument(
         template=licence.template, permit_key=permit_key, number=claims.number,
         title=Bilingual(licence.title.th, licence.title.en), agency_id=agency_id, agency_name=agency_name,

@@ -20,6 +20,7 @@ from ..applications.services import compiled, shown
 from ..audit.models import AuditEntry
 from ..businesses.models import Business
 from ..errors import NotFound
+from ..licences.models import Licence
 from ..permits.models import Agency, PermitType, PermitVersion
 from ..permits.services import agencies_by_id
 from ..workflow.calendar import WorkingCalendar
@@ -240,6 +241,7 @@ class TaskPage:
     activity: list[ActivityLine]
     colleagues: list[User]
     may_assign: bool
+    licence: Licence | None
 
 
 def task_page(session: Session, task_id: int, user: User, today: dt.date, locale: str) -> TaskPage:
@@ -276,4 +278,5 @@ def task_page(session: Session, task_id: int, user: User, today: dt.date, locale
         [(document.id, document.title.get(locale)) for document in current.documents],
         activity(session, task.application_id, [row.id for row in siblings], stage_title),
         colleagues(session, task.agency_id) if may_assign(user, task.agency_id) and task.is_active else [],
-        may_assign(user, task.agency_id))
+        may_assign(user, task.agency_id),
+        session.scalars(select(Licence).where(Licence.application_id == task.application_id)).first())

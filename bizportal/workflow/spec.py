@@ -301,6 +301,10 @@ class Validity(Strict):
         return self
 
 
+DEFAULT_RENEWAL_WINDOW_DAYS = 90
+"""Renewal window when a permit file sets no `renewal_window_days`."""
+
+
 class Licence(Strict):
     title: Text
     template: Annotated[str, Field(pattern=r"^[a-z0-9_]+\.html$")]
@@ -308,6 +312,19 @@ class Licence(Strict):
     validity: Validity
     printed_fields: tuple[Identifier, ...] = ()
     conditions: tuple[Text, ...] = ()
+    renewal_window_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    """How many days before expiry a renewal may be started; None means `DEFAULT_RENEWAL_WINDOW_DAYS`."""
+
+    @property
+    def renewal_window(self) -> int:
+        """The renewal window in days, the default when the file sets none."""
+        return self.renewal_window_days if self.renewal_window_days is not None else DEFAULT_RENEWAL_WINDOW_DAYS
+
+    @model_validator(mode="after")
+    def _renewal_window(self) -> Licence:
+        if self.renewal_window_days is not None and self.validity.permanent:
+            raise ValueError("renewal_window_days: a permanent licence is never renewed; remove the key")
+        return self
 
     @field_validator("number_format")
     @classmethod

@@ -158,6 +158,11 @@ class ValidationResult:
 def spec_hash(spec: PermitSpec | Mapping[str, Any]) -> str:
     """Content hash of a spec (or of its `model_dump(mode="json")`): same meaning, same hash, comments aside."""
     data = spec.model_dump(mode="json") if isinstance(spec, PermitSpec) else spec
+    licence = data.get("permit", {}).get("licence", {})
+    if isinstance(licence, Mapping) and "renewal_window_days" in licence and licence["renewal_window_days"] is None:
+        # a file without the (later) optional key keeps the hash it was published with
+        data = {**data, "permit": {**data["permit"], "licence": {key: value for key, value in licence.items()
+                                                                 if key != "renewal_window_days"}}}
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

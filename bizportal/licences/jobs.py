@@ -1,0 +1,55 @@
+"""The `licences.render` job: render the licence PDF, store it and mark the licence issued.
+
+A worker builds one `LicenceRenderer` (stylesheet, fonts, templates) at start
+through `@preload`, and every job reuses it. In-process runs (no `REDIS_URL`) may
+come from several request threads at once, so rendering is serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from ..jobs.registry import handler, preload
+from .cli import configured_signing_key
+from .rendering import LicenceRenderer
+from .services import RENDER_JOB, render_and_issue
+
+_renderer: LicenceRenderer | None = None
+_lock = threading.RLock()
+
+
+def renderer() -> LicenceRenderer:
+    """The process's renderer, built on first use."""
+    global _renderer
+    with _lock:
+        if _renderer is None:
+            _renderer = LicenceRenderer()
+        return _renderer
+
+
+@preload
+def build_renderer() -> None:
+    """Build the renderer once when a worker starts, not on its first job."""
+    renderer()
+
+
+def licences_folder(instance_path: str | Path) -> Path:
+    """Where licence PDFs are stored: `<instance>/licences/<year>/...`."""
+    return Path(instance_path) / "licences"
+
+
+@handler(RENDER_JOB, queue="licences")
+def render(session: Session, payload: dict[str, Any]) -> None:
+    """Render and issue licence `payload["licence_id"]`; a licence already issued is left as it is."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app behind the proxy
+    with _lock:
+        render_and_issue(session, int(payload["licence_id"]), renderer=renderer(),
+                         signing_key=configured_signing_key(app),
+                         verify_base_url=str(app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"),
+                         files_root=licences_folder(app.instance_path), now=dt.datetime.now(dt.UTC))
