@@ -11,6 +11,10 @@ Prints a table; docs/benchmarks.md records the figures with the machine they ran
   applications (default 10,000 and 1,000,000; one schema per size in `--database-url`,
   reused while it matches): p50/p95 and SQL statements per page; target p95 at the
   largest size within 1.5x of p95 at the smallest. Not part of `all` (needs PostgreSQL).
+- licences: licences per minute through 2 `bizportal worker` processes (`--count` approved
+  applications, default 100; `--fork` for RQ's forking worker) against a plain loop calling
+  WeasyPrint on the same licences in 1 and 2 processes; target 2 workers >= 90 % of the
+  2-process loop; and each worker's memory. Not part of `all` (needs PostgreSQL and Redis).
 """
 
 from __future__ import annotations
@@ -140,7 +144,7 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "validate", "engine", "queue"])
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "validate", "engine", "queue", "licences"])
     parser.add_argument("--count", type=int, default=3000, help="permit types to generate (default 3000)")
     parser.add_argument("--sizes", default="10000,1000000",
                         help="queue: applications to generate, comma-separated (default 10000,1000000)")
@@ -149,10 +153,14 @@ def main(argv: list[str] | None = None) -> int:
                              "(default postgresql+psycopg://postgres@127.0.0.1:5432/bizportal_bench)")
     parser.add_argument("--requests", type=int, default=200, help="queue: timed requests per case and size")
     parser.add_argument("--rebuild", action="store_true", help="queue: generate the datasets again")
+    parser.add_argument("--fork", action="store_true", help="licences: workers fork a work horse per job")
+    parser.add_argument("--workers", type=int, default=2, help="licences: worker processes (default 2)")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.which == "queue":
         return _queue(args)
+    if args.which == "licences":
+        return _licences(args)
     rows: list[tuple[str, str, str, str]] = []
     if args.which in ("all", "engine"):
         rows += bench_engine()
@@ -174,6 +182,21 @@ def _queue(args: argparse.Namespace) -> int:
         raise SystemExit("--sizes needs at least two sizes to compare")
     url = args.database_url or DEFAULT_DATABASE_URL
     rows, ok = bench_queue(sizes, url, requests=args.requests, rebuild=args.rebuild)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python "
+          f"{platform.python_version()}, PostgreSQL {postgres_version(url)}, load average {_load_average()}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0 if ok else 1
+
+
+def _licences(args: argparse.Namespace) -> int:
+    from bench.licences import bench_licences
+    from bench.queue import DEFAULT_DATABASE_URL, postgres_version
+
+    url = args.database_url or DEFAULT_DATABASE_URL
+    count = args.count if args.count != 3000 else 100  # 3,000 is the validate default
+    rows, ok = bench_licences(count, url, fork=args.fork, workers=args.workers)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python "
           f"{platform.python_version()}, PostgreSQL {postgres_version(url)}, load average {_load_average()}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -1,0 +1,245 @@
+"""Licences per minute: 2 `bizportal worker` processes against a plain loop calling WeasyPrint.
+
+On a fresh PostgreSQL schema, `count` food-premises applications are approved while Redis is unreachable,
+so each leaves a pending licence and its `licences.render` job in the outbox and nothing is rendered yet.
+Then, in the same run:
+
+- the plain loop: one `LicenceRenderer` per process rendering the same licences' documents to PDF bytes,
+  in 1 process and in 2 (one per worker), nothing else;
+- the workers: 2 worker processes are started and preloaded; for each round's licences the clock starts,
+  `reconcile` enqueues their jobs, and it stops when the database says every one is done (PDF written,
+  licence issued, audit entry, event, job marked done).
+
+The 2-process loop and the workers alternate in rounds (default 5) over the same licences, so a change
+of load on a shared machine hits both alike.
+
+Target: 2 workers reach at least 90 % of the 2-process plain loop. Also reported: each worker's resident
+memory after the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 0.90
+
+
+@contextmanager
+def fresh_schema(database_url: str) -> Iterator[str]:
+    """A new schema in `database_url` (the database is created if missing), dropped afterwards."""
+    url = make_url(database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                  {"name": url.database}).first():
+            connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+    schema = f"bench_licences_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def _app(database_url: str, instance: Path, redis_url: str) -> Any:
+    from bizportal.app import create_app
+
+    return create_app({"BIZPORTAL_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                       "SECRET_KEY": "bench-only-secret-key-not-for-production", "INSTANCE_PATH": instance,
+                       "BIZPORTAL_WORKFLOWS_DIR": ROOT / "workflows", "BIZPORTAL_FORMS_DIR": ROOT / "forms"})
+
+
+def _approve(app: Any, count: int) -> list[int]:
+    """`count` approved food-premises applications; returns their licence ids (pending, jobs not enqueued)."""
+    from bizportal.extensions import upgrade_database
+    from tests.test_jobs_faults import approve_application
+
+    with app.app_context():
+        upgrade_database()
+    return [approve_application(app) for _ in range(count)]
+
+
+def _documents(app: Any, licence_ids: list[int]) -> list[Any]:
+    """The documents the render job would build for these licences (what the plain loop renders)."""
+    from bizportal.applications.services import compiled
+    from bizportal.extensions import db
+    from bizportal.licences.cli import configured_signing_key
+    from bizportal.licences.document import Bilingual, Officer, build_document
+    from bizportal.licences.models import Licence
+    from bizportal.licences.services import OFFICER_POSITION
+    from bizportal.permits.models import Agency
+    from bizportal.workflow.calendar import local_date
+
+    documents = []
+    with app.app_context():
+        key = configured_signing_key(app)
+        for licence_id in licence_ids:
+            licence = db.session.get_one(Licence, licence_id)
+            spec = compiled(licence.application.permit_version).spec
+            agency = db.session.get_one(Agency, licence.agency_id)
+            documents.append(build_document(
+                permit_key=spec.permit.key, licence=spec.permit.licence, form=spec.form,
+                answers=licence.application.answers, number=licence.number, agency_id=agency.id,
+                agency_name=Bilingual(agency.name_th, agency.name_en), issued_on=local_date(licence.approved_at),
+                valid_from=licence.valid_from, officer=Officer(agency.name_th, OFFICER_POSITION), signing_key=key,
+                verify_base_url=str(app.config["PUBLIC_BASE_URL"])))
+    return documents
+
+
+def _render_share(documents: list[Any], barrier: Any, results: Any) -> None:
+    from bizportal.licences.rendering import LicenceRenderer
+
+    renderer = LicenceRenderer()
+    renderer.render(documents[0])  # warm, as a preloaded worker is
+    barrier.wait()
+    started = time.perf_counter()
+    for document in documents:
+        renderer.render(document)
+    results.put((started, time.perf_counter()))
+
+
+def plain_loop(documents: list[Any], processes: int) -> float:
+    """Licences per minute rendering `documents` split over `processes` processes, one renderer each."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(processes), context.Queue()
+    children = [context.Process(target=_render_share, args=(documents[index::processes], barrier, results))
+                for index in range(processes)]
+    for child in children:
+        child.start()
+    spans = [results.get(timeout=600) for _ in children]
+    for child in children:
+        child.join()
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+    return len(documents) / seconds * 60
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of `pid` in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(value.split()[0]) / 1024
+    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+
+def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: list[Any], workers: int, fork: bool,
+                 log_dir: Path, rounds: int) -> tuple[float, float, list[tuple[float, float]]]:
+    """Licences per minute through `workers` preloaded worker processes, and through the plain loop in as many
+    processes, measured in alternating rounds on the same licences (so a change of load on a shared machine
+    hits both alike); and each worker's memory (MB)."""
+    from sqlalchemy import update
+
+    from bizportal.extensions import db
+    from bizportal.jobs import services
+    from bizportal.jobs.models import Job, JobStatus
+    from tests.workers import start_worker, wait_for
+
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with app.app_context(), db.session.begin():
+        db.session.execute(update(Job).where(Job.kind == "licences.render").values(run_after=far))
+    job_ids = {licence_id: job_id for licence_id, job_id in _render_jobs(app)}
+    processes = [start_worker(app, redis_url, "--reconcile-every", "0", *(["--fork"] if fork else []),
+                              log_dir=log_dir) for _ in range(workers)]
+    worker_seconds = plain_seconds = 0.0
+    try:
+        for process in processes:
+            wait_for(lambda process=process: "Listening on" in process.log(), timeout=120,
+                     message="the worker to start")
+        warm_up, measured = licence_ids[:workers], licence_ids[workers:]
+        for index in range(-1, rounds):  # round -1: each worker's first job warms its caches; not counted
+            share = warm_up if index < 0 else measured[index::rounds]
+            plain_rate = plain_loop([documents[licence_ids.index(licence_id)] for licence_id in share], workers)
+            ids = [job_ids[licence_id] for licence_id in share]
+            with app.app_context():
+                with db.session.begin():
+                    db.session.execute(update(Job).where(Job.id.in_(ids)).values(run_after=dt.datetime.now(dt.UTC)))
+                started = time.perf_counter()
+                report = services.reconcile(db.session(), dt.datetime.now(dt.UTC))
+                assert report.dispatched == len(ids), report
+
+                def round_done(ids: list[int] = ids) -> bool:
+                    db.session.rollback()
+                    done = db.session.scalar(select(func.count()).select_from(Job).where(
+                        Job.id.in_(ids), Job.status == JobStatus.DONE)) or 0
+                    return done >= len(ids)
+
+                wait_for(round_done, timeout=1800, interval=0.05, message="the round's licence jobs to finish")
+                if index >= 0:
+                    worker_seconds += time.perf_counter() - started
+                    plain_seconds += len(share) / plain_rate * 60
+        with app.app_context():
+            failed = db.session.scalar(select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE))
+            assert not failed, f"{failed} jobs not done"
+        memory = [_rss_mb(process.pid) for process in processes]
+    finally:
+        for process in processes:
+            process.stop()
+    return len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, memory
+
+
+def _render_jobs(app: Any) -> list[tuple[int, int]]:
+    from bizportal.extensions import db
+    from bizportal.jobs.models import Job
+
+    with app.app_context():
+        rows = db.session.scalars(select(Job).where(Job.kind == "licences.render")).all()
+        return [(int(job.payload["licence_id"]), job.id) for job in rows]
+
+
+def bench_licences(count: int, database_url: str, *, fork: bool = False, workers: int = 2,
+                   rounds: int = 5) -> tuple[list[tuple[str, str, str, str]], bool]:
+    """Rows of the result table, and whether the target was met."""
+    from tests.workers import redis_database
+
+    with fresh_schema(database_url) as url, tempfile.TemporaryDirectory() as folder, \
+            redis_database() as redis_url:
+        instance = Path(folder) / "instance"
+        unreachable = _app(url, instance, "redis://127.0.0.1:1/0")  # approvals commit; nothing is enqueued
+        started = time.perf_counter()
+        licence_ids = _approve(unreachable, count + workers)  # the first `workers`: a warm-up round
+        setup_seconds = time.perf_counter() - started
+        documents = _documents(unreachable, licence_ids)
+        one = plain_loop(documents, 1)
+        app = _app(url, instance, redis_url)
+        rate, parallel, memory = with_workers(app, redis_url, licence_ids, documents, workers, fork,
+                                              Path(folder), rounds)
+        files = list((instance / "licences").rglob("*.pdf"))
+        assert len(files) == count + workers, f"{len(files)} PDF files for {count + workers} licences"
+        for disposable in (unreachable, app):
+            from bizportal.extensions import db
+
+            with disposable.app_context():
+                db.engine.dispose()
+    ratio = rate / parallel
+    kind = "RQ Worker, fork per job" if fork else "RQ SimpleWorker"
+    rows = [
+        ("benchmark", "result", "target", ""),
+        (f"setup: {count + workers} approvals (licence + job rows)", f"{setup_seconds:.1f} s", "", ""),
+        ("plain loop, 1 process", f"{one:.0f} licences/min ({60 / one * 1000:.0f} ms each)", "", ""),
+        (f"plain loop, {workers} processes ({rounds} rounds)", f"{parallel:.0f} licences/min", "", ""),
+        (f"{workers} workers ({kind}, {rounds} rounds)",
+         f"{rate:.0f} licences/min ({60 / rate * workers * 1000:.0f} ms per job per worker)", "", ""),
+        (f"{workers} workers / plain loop in {workers} processes", f"{ratio:.1%}", f">= {TARGET:.0%}",
+         "met" if ratio >= TARGET else "MISSED"),
+        *[(f"worker {index + 1} memory (RSS now / peak)", f"{now:.0f} / {peak:.0f} MB", "", "")
+          for index, (now, peak) in enumerate(memory)],
+    ]
+    return rows, ratio >= TARGET
