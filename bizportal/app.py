@@ -64,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     _init_login(app)
     errors.register(app)
+    _init_observability(app)
     app.jinja_env.globals["current_app"] = current_app  # base.html links to pages only when their blueprint exists
     _register_blueprints(app)
     _register_commands(app)
@@ -93,21 +94,34 @@ def _init_login(app: Flask) -> None:
     init_app(app)
 
 
+def _init_observability(app: Flask) -> None:
+    from .ops import logs, metrics
+
+    logs.init_app(app, production=settings_of(app).production)
+    metrics.init_app(app)
+
+
 def _register_blueprints(app: Flask) -> None:
     from .accounts.views import blueprint as accounts
     from .accounts.views import dev_blueprint as development
     from .admin.views import blueprint as admin
     from .applications.views import blueprint as applications
     from .businesses.views import blueprint as businesses
+    from .jobs.views import blueprint as admin_jobs
+    from .licences.views import blueprint as licences
+    from .ops.views import blueprint as ops
     from .permits.views import blueprint as permits
     from .review.views import blueprint as review
 
+    app.register_blueprint(ops)
     app.register_blueprint(permits)
     app.register_blueprint(accounts)
     app.register_blueprint(businesses)
     app.register_blueprint(applications)
     app.register_blueprint(review)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_jobs, name_prefix="admin", url_prefix="/admin/jobs")  # endpoints admin.jobs.*
+    app.register_blueprint(licences)
     if not settings_of(app).production:
         app.register_blueprint(development)
 
@@ -115,10 +129,14 @@ def _register_blueprints(app: Flask) -> None:
 def _register_commands(app: Flask) -> None:
     from .accounts.cli import users
     from .audit.cli import audit
+    from .jobs.cli import jobs
+    from .jobs.worker import worker_command
     from .permits.cli import workflows
     from .review.cli import deadlines
 
     app.cli.add_command(workflows)
+    app.cli.add_command(jobs)
+    app.cli.add_command(worker_command)
     app.cli.add_command(users)
     app.cli.add_command(audit)
     app.cli.add_command(deadlines)
