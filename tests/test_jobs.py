@@ -7,6 +7,7 @@ The same jobs with a real Redis and real worker processes, under faults, are in 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from bizportal.database import unit_of_work
 from bizportal.jobs import services
 from bizportal.jobs.models import Job, JobStatus, rq_job_id
 from bizportal.jobs.queries import PAGE_SIZE
+from bizportal.ops.logs import RequestIdFilter, bound_request_id
 
 from .factories import make_quick_user
 from .web_forms import log_in, submit
@@ -282,3 +284,17 @@ def test_the_jobs_page_runs_as_many_statements_for_10_jobs_as_for_100(
     with count_statements() as many:
         assert admin_client.get("/admin/jobs/").status_code == 200
     assert len(few) == len(many)
+
+
+def test_a_job_logs_under_the_id_of_the_request_that_scheduled_it(app: Flask, db_session: Session,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(RequestIdFilter())
+    caplog.set_level(logging.INFO, logger="bizportal.jobs.services")
+    with bound_request_id("req-approval-42"):
+        job_id = selftest(app, db_session, "traced", fail=True)  # attempt 1 runs here, after the commit
+    assert fresh(db_session, job_id).payload["_request_id"] == "req-approval-42"
+    caplog.clear()
+    with app.app_context():
+        services.reconcile(db_session, later(1))  # attempt 2, outside any request
+    started = [record for record in caplog.records if record.getMessage() == "job started"]
+    assert started and all(getattr(record, "request_id", None) == "req-approval-42" for record in started)

@@ -26,6 +26,7 @@ from ..audit.services import record
 from ..database import after_commit, unit_of_work
 from ..errors import InvalidTransition, NotFound
 from ..extensions import db
+from ..ops.logs import bound_request_id, current_request_id
 from .models import Job, JobStatus, rq_job_id
 from .registry import kind
 
@@ -44,6 +45,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+REQUEST_ID_KEY = "_request_id"
+"""Payload key holding the scheduling request's id; removed before the handler sees the payload."""
+
+
 def schedule(session: Session, name: str, payload: dict[str, Any], now: dt.datetime, *,
              dedupe_key: str | None = None) -> Job:
     """Write a job row in the caller's transaction; it is dispatched after the commit.
@@ -56,6 +61,9 @@ def schedule(session: Session, name: str, payload: dict[str, Any], now: dt.datet
         existing = session.scalars(select(Job).where(Job.dedupe_key == dedupe_key)).first()
         if existing is not None:
             return existing
+    request_id = current_request_id()
+    if request_id is not None:  # the job's log lines will carry the id of the request that asked for it
+        payload = {**payload, REQUEST_ID_KEY: request_id}
     job = Job(kind=name, queue=job_kind.queue, payload=payload, dedupe_key=dedupe_key, status=JobStatus.PENDING,
               attempts=0, max_attempts=job_kind.max_attempts, run_after=now, created_at=now, updated_at=now)
     session.add(job)
@@ -165,8 +173,10 @@ def perform(job_id: int, now_factory: Callable[[], dt.datetime] = _now) -> Outco
                 return Outcome(job_id, "busy" if exists else "missing")
             if job.status is not JobStatus.PENDING:
                 return Outcome(job_id, "already done")
-            logger.info("job started", extra={"job_id": job_id, "kind": job.kind, "attempt": job.attempts + 1})
-            kind(job.kind).run(session, dict(job.payload))
+            payload = dict(job.payload)
+            with bound_request_id(payload.pop(REQUEST_ID_KEY, None) or current_request_id()):
+                logger.info("job started", extra={"job_id": job_id, "kind": job.kind, "attempt": job.attempts + 1})
+                kind(job.kind).run(session, payload)
             finished = now_factory()
             job.status, job.attempts, job.finished_at, job.updated_at = JobStatus.DONE, job.attempts + 1, \
                 finished, finished
