@@ -239,6 +239,13 @@ def approve(page: Any, url: str, task_id: int, locale: str, note: str) -> None:
     expect(page.locator(f"#task-{task_id} .status")).to_have_text(TEXT[locale]["done"])
 
 
+def logged_in_window(browser: Any, url: str, email: str) -> Any:
+    """A page in a browser context of its own (its own cookies), logged in as `email`."""
+    page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    log_in_page(page, url, email, TEST_PASSWORD)
+    return page
+
+
 def test_two_agencies_approve_in_parallel_and_the_entrepreneur_sees_it_approved(site: Site, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -246,12 +253,10 @@ def test_two_agencies_approve_in_parallel_and_the_entrepreneur_sees_it_approved(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            def window(email: str) -> Any:
-                page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-                log_in_page(page, url, email, TEST_PASSWORD)
-                return page
-
             # 1. the entrepreneur submits an application for 250 m²
+            def window(email: str) -> Any:
+                return logged_in_window(browser, url, email)
+
             owner = window(people.owner)
             application_id = submit_food_premises(owner, url, tmp_path, area="250")
             reference = owner.locator(".eyebrow").inner_text().strip()
@@ -434,9 +439,7 @@ def test_both_branches_decided_at_the_same_moment_open_the_decision_once(site: S
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             def window(email: str) -> Any:
-                page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-                log_in_page(page, url, email, TEST_PASSWORD)
-                return page
+                return logged_in_window(browser, url, email)
 
             owner = window(people.owner)
             application_id = submit_food_premises(owner, url, tmp_path, area="480")

@@ -102,10 +102,11 @@ def assign(session: Session, task_id: int, user: User, assignee_id: int, now: dt
     The task row is locked and its version moves on, so a decision form opened
     before the hand-over is refused as stale rather than recorded under the wrong name.
     """
-    task = get_task(session, task_id, user)
+    task = session.scalars(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).first()
+    if task is None or not may_see(user, task.agency_id):
+        raise NotFound()
     if not may_assign(user, task.agency_id):
         raise PermissionDenied(_l("Only an administrator or the agency's lead can assign tasks."))
-    task = session.scalars(select(ReviewTask).where(ReviewTask.id == task_id).with_for_update()).one()
     if not task.is_active:
         raise InvalidTransition(_l("This task is already finished."))
     assignee = session.get(User, assignee_id)
