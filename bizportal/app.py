@@ -19,7 +19,7 @@ from .migrations import MIGRATIONS_DIR
 
 SETTINGS_KEYS = ("BIZPORTAL_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BIZPORTAL_WORKFLOWS_DIR",
                  "BIZPORTAL_FORMS_DIR", "BABEL_DEFAULT_LOCALE", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME",
-                 "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER")
+                 "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER", "BIZPORTAL_PROXY_HOPS")
 """Keys of `config` that stand in for environment variables and are checked like them."""
 
 TEMPLATES_DIR = BIZPORTAL_ROOT / "templates"
@@ -95,10 +95,11 @@ def _init_login(app: Flask) -> None:
 
 
 def _init_observability(app: Flask) -> None:
-    from .ops import logs, metrics
+    from .ops import headers, logs, metrics
 
     logs.init_app(app, production=settings_of(app).production)
     metrics.init_app(app)
+    headers.init_app(app, proxy_hops=settings_of(app).proxy_hops)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -75,6 +75,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     licence_signing_key: Path | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    proxy_hops: int = 0
 
     @property
     def production(self) -> bool:
@@ -121,6 +122,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         mail=_mail(environ),
         licence_signing_key=_signing_key_file(environ),
         public_base_url=_public_base_url(environ),
+        proxy_hops=_integer(environ, "BIZPORTAL_PROXY_HOPS", 0, 0, 5),
     )
 
 
