@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
@@ -130,6 +131,28 @@ def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
         return f"<!doctype html><title>500</title><p>{escape(title)}</p>", 500
 
 
+def handle_database_unavailable(error: Exception) -> Response | tuple[str, int]:
+    """The database went away or is busy (a dropped connection, a restart, a failover): 503, try again.
+
+    The pool discards the broken connection (SQLAlchemy invalidates it, and `pool_pre_ping`
+    checks the others), so the next request reconnects without a restart of the process.
+    """
+    logger.error("database unavailable", exc_info=error, extra={"path": request.path})
+    _rollback()
+    title = str(_l("The service is busy"))
+    message = str(_l("The portal cannot reach its database for a moment. Nothing was saved. Please try again "
+                     "in a minute."))
+    response: Response | tuple[str, int]
+    if _wants_problem_json():
+        response = _problem(503, title, message)
+    else:
+        body, status = _page(503, title, message)
+        response = Response(body, status=status, mimetype="text/html")
+    if isinstance(response, Response):
+        response.headers["Retry-After"] = "30"
+    return response
+
+
 def _rollback() -> None:
     from .extensions import db
 
@@ -143,5 +166,7 @@ def register(app: Flask) -> None:
     """Install the handlers on `app`."""
     app.register_error_handler(BizportalError, handle_bizportal_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    for unavailable in (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
+        app.register_error_handler(unavailable, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)
 

@@ -130,6 +130,7 @@ def test_the_login_limit_is_kept_in_the_database_and_lifts_after_the_window(db_s
                              .where(LoginAttempt.email == "window@example.com")) == 0
 
 
+@pytest.mark.security
 def test_logout_ends_the_session_even_for_a_copied_cookie(app: Flask, client: FlaskClient,
                                                           db_session: Session) -> None:
     make_user(db_session, email="leaving@example.com")
@@ -144,6 +145,7 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(app: Flask, client: Fl
     assert client.get("/accounts/logout").status_code == 405  # logging out is a POST with a CSRF token
 
 
+@pytest.mark.security
 def test_a_password_change_ends_other_sessions_and_keeps_this_one(app: Flask, client: FlaskClient,
                                                                   db_session: Session) -> None:
     make_user(db_session, email="changer@example.com")
@@ -223,6 +225,7 @@ def test_a_reset_link_expires_after_an_hour(app: Flask, client: FlaskClient, db_
     assert client.get(f"/accounts/password-reset/{stale}").status_code == 400
 
 
+@pytest.mark.security
 def test_forms_without_a_valid_csrf_token_are_refused(client: FlaskClient, db_session: Session) -> None:
     make_user(db_session, email="careful@example.com")
     missing = client.post("/accounts/login", data={"email": "careful@example.com", "password": TEST_PASSWORD})

@@ -301,6 +301,7 @@ def test_review_lists_what_is_missing_and_submit_refuses(logged_in: FlaskClient,
 
 # --------------------------------------------------------------------------- uploads
 
+@pytest.mark.security
 def test_uploads_are_checked_by_content_size_and_emptiness(logged_in: FlaskClient, db_session: Session,
                                                            business: Business) -> None:
     client = logged_in
@@ -510,6 +511,7 @@ def test_dashboard_shows_status_stage_agency_and_date(logged_in: FlaskClient, db
     assert format_date(application.expected_decision_on, "en") in row
 
 
+@pytest.mark.security
 def test_a_request_larger_than_any_upload_gets_a_413_page(logged_in: FlaskClient, business: Business) -> None:
     application_id = start(logged_in, "food_premises", business)
     token = csrf_token(logged_in, f"/applications/{application_id}/documents")
@@ -523,6 +525,7 @@ NASTY = ["<script>alert(1)</script>", "' OR 1=1 --", "\x00\x01", "๑๒๓๔�
          "9" * 400, "2569-13-45", "\u202e\u0e01\u0e35\u0e48", "../../etc/passwd", "{}", "[]", "null"]
 
 
+@pytest.mark.security
 @pytest.mark.parametrize("key", ["food_premises", "water_meter", "liquor_sales"])
 def test_no_typed_input_gives_a_500(logged_in: FlaskClient, db_session: Session, business: Business,
                                     key: str) -> None:

@@ -37,6 +37,8 @@ from .factories import make_business, make_quick_user
 from .test_applications import ADDRESS, complete_food
 from .web_forms import csrf_token, log_in
 
+pytestmark = pytest.mark.security
+
 STAFF_BLUEPRINTS = ("review.", "admin.")
 """Every endpoint of these blueprints is for officers or admins only."""
 STAFF_ENDPOINTS = {"accounts.users": "admin", "accounts.agency": "officer"}

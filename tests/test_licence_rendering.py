@@ -433,6 +433,7 @@ def canary() -> Iterator[Canary]:
         server.server.server_close()
 
 
+@pytest.mark.security
 def test_applicant_text_is_printed_as_text_and_fetches_nothing(
         seeds: ValidationResult, key: SigningKey, renderer: LicenceRenderer, canary: Canary) -> None:
     image = f'<img src="{canary.url}/canary">'
@@ -455,6 +456,7 @@ def test_applicant_text_is_printed_as_text_and_fetches_nothing(
     assert canary.requests == ["/probe"]
 
 
+@pytest.mark.security
 def test_the_fetcher_stops_a_template_that_reaches_outside_its_assets(
         seeds: ValidationResult, key: SigningKey, canary: Canary, tmp_path: Path) -> None:
     templates = tmp_path / "licences"
@@ -470,6 +472,7 @@ def test_the_fetcher_stops_a_template_that_reaches_outside_its_assets(
     assert canary.requests == []
 
 
+@pytest.mark.security
 def test_the_fetcher_serves_only_files_inside_the_assets_folder() -> None:
     fetcher = LicenceAssetFetcher(BIZPORTAL_ROOT / "templates" / "licences" / "assets")
 
@@ -482,6 +485,7 @@ def test_the_fetcher_serves_only_files_inside_the_assets_folder() -> None:
             fetcher.read(url)
 
 
+@pytest.mark.security
 def test_limits_refuse_what_is_too_large_to_print(seeds: ValidationResult, key: SigningKey,
                                                   renderer: LicenceRenderer) -> None:
     spec = seeds.specs["food_premises"]
@@ -506,6 +510,7 @@ def test_limits_refuse_what_is_too_large_to_print(seeds: ValidationResult, key: 
         renderer.render(longer)
 
 
+@pytest.mark.security
 def test_control_and_direction_characters_are_not_printed(seeds: ValidationResult, key: SigningKey) -> None:
     answers = {**SEED_ANSWERS["food_premises"], "business_name": "ร้าน\u202eดี\x00\n\tมาก"}
 

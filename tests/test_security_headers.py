@@ -120,7 +120,7 @@ def test_staff_pages_send_the_headers_and_keep_to_the_policy(client: FlaskClient
             assert inline_code(response.get_data(as_text=True)) == [], path
             checked += 1
     assert checked >= 10
-    for path in ("/permits/food_sale_small", "/metrics", "/healthz", "/verify/keys"):
+    for path in ("/permits/food_premises", "/metrics", "/healthz", "/verify/keys"):
         assert_security_headers(client.get(path), path)
 
 
@@ -176,7 +176,7 @@ def test_a_real_browser_reports_no_policy_violation(app: Flask, db_session: Sess
             page = browser.new_page()
             page.on("console", lambda message: violations.append(message.text)
                     if "Content Security Policy" in message.text else None)
-            for path in ("/", "/permits/", "/permits/food_sale_small", "/accounts/login"):
+            for path in ("/", "/permits/food_premises", "/permits/water_meter", "/accounts/login"):
                 page.goto(f"{base_url}{path}")
             log_in_page(page, base_url, user.email, TEST_PASSWORD)
             page.goto(f"{base_url}/businesses/new")

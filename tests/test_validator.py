@@ -152,6 +152,7 @@ def test_duplicate_key_names_the_first_one(tree: Tree) -> None:
     assert f"already set at line {first_line}" in problem.hint
 
 
+@pytest.mark.security
 def test_python_tag_is_rejected_without_being_executed(tree: Tree, tmp_path: Path) -> None:
     marker = tmp_path / "executed"
     tree.replace(PERMIT, "category: food", f"category: !!python/object/apply:os.system ['touch {marker}']")
@@ -172,6 +173,7 @@ def billion_laughs() -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.security
 def test_alias_bomb_is_rejected_quickly_at_the_first_alias(tree: Tree) -> None:
     tree.write(PERMIT, "language: bizportal/permit/v1\n" + billion_laughs())
 
@@ -187,6 +189,7 @@ def test_alias_bomb_is_rejected_quickly_at_the_first_alias(tree: Tree) -> None:
     assert "aliases" in problem.hint
 
 
+@pytest.mark.security
 def test_too_many_aliases_are_rejected_at_the_one_over_the_limit(tree: Tree) -> None:
     aliases = "\n".join("  - *tag" for _ in range(MAX_ALIASES + 1))
     tree.write(PERMIT, f"language: bizportal/permit/v1\nkey: &tag food_shop\nextra:\n{aliases}\n")
@@ -197,6 +200,7 @@ def test_too_many_aliases_are_rejected_at_the_one_over_the_limit(tree: Tree) -> 
     assert problem.message == f"too many YAML aliases (more than {MAX_ALIASES})"
 
 
+@pytest.mark.security
 def test_an_alias_inside_its_own_anchor_is_rejected(tree: Tree) -> None:
     tree.replace(PERMIT, "printed_fields: [area_m2, kind]", "printed_fields: &loop [area_m2, *loop]")
 
