@@ -219,6 +219,24 @@ def test_reconcile_enqueues_a_retry_no_scheduler_moved(jobs_app: Flask) -> None:
         assert (report.dispatched, report.already_queued) == (1, 0)
 
 
+def test_a_job_popped_by_a_worker_that_died_before_starting_it_is_handed_on(jobs_app: Flask, redis_url: str,
+                                                                             workers: StartWorker) -> None:
+    """RQ pops from several queues at once with no intermediate list: a worker killed right after the pop leaves
+    a job RQ still calls "queued" that is in no queue. `reconcile` sees that and hands it on."""
+    from redis import Redis
+
+    job_id, marker = schedule_selftest(jobs_app)  # enqueued after the commit, no worker running
+    rq_id = f"bizportal-job-{job_id}-0"
+    connection = Redis.from_url(redis_url)
+    assert connection.lrem("rq:queue:default", 0, rq_id) == 1  # what the dead worker's pop did
+    assert rq_status(redis_url, rq_id) == "queued"
+    assert "1 handed on" in reconcile(jobs_app)
+    assert connection.lpos("rq:queue:default", rq_id) is not None
+    assert "0 handed on" in reconcile(jobs_app)  # now it is really queued: not handed on twice
+    assert workers("--burst", "--reconcile-every", "0").wait() == 0
+    assert (job_row(jobs_app, job_id).status, marker_count(jobs_app, marker)) == (JobStatus.DONE, 1)
+
+
 # --------------------------------------------------------------------------- delivered twice
 
 def test_the_same_job_delivered_twice_to_two_workers_runs_once(jobs_app: Flask, workers: StartWorker) -> None:

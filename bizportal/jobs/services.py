@@ -272,14 +272,30 @@ def reconcile(session: Session, now: dt.datetime, *, limit: int = 1000) -> Recon
 
 
 def _rq_statuses(connection: Any, rq_ids: list[str]) -> dict[str, str]:
-    """The RQ status of each of `rq_ids` that Redis knows, in one round trip."""
+    """The RQ status of each of `rq_ids` that Redis knows, in two round trips.
+
+    A job RQ calls "queued" but that is in no queue list was popped by a worker that died before
+    it marked the job started (RQ pops from several queues without an intermediate list): it is
+    reported as "lost", so that `reconcile` hands it on instead of waiting for it forever.
+    """
     from rq.job import Job as RqJob
+    from rq.queue import Queue
 
     statuses = {}
+    queued = []
     for rq_job in RqJob.fetch_many(rq_ids, connection=connection):
         if rq_job is not None:
             status = rq_job.get_status(refresh=False)
             statuses[rq_job.id] = status.value if status is not None else ""
+            if statuses[rq_job.id] == "queued":
+                queued.append(rq_job)
+    if queued:
+        pipeline = connection.pipeline(transaction=False)
+        for rq_job in queued:
+            pipeline.lpos(Queue(rq_job.origin, connection=connection).key, rq_job.id)
+        for rq_job, position in zip(queued, pipeline.execute(), strict=True):
+            if position is None:
+                statuses[rq_job.id] = "lost"
     return statuses
 
 
