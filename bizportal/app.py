@@ -19,7 +19,8 @@ from .migrations import MIGRATIONS_DIR
 
 SETTINGS_KEYS = ("BIZPORTAL_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BIZPORTAL_WORKFLOWS_DIR",
                  "BIZPORTAL_FORMS_DIR", "BABEL_DEFAULT_LOCALE", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME",
-                 "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER", "BIZPORTAL_PROXY_HOPS")
+                 "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER", "BIZPORTAL_PROXY_HOPS",
+                 "BIZPORTAL_API_RATE_LIMIT")
 """Keys of `config` that stand in for environment variables and are checked like them."""
 
 TEMPLATES_DIR = BIZPORTAL_ROOT / "templates"
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     from .ops.views import blueprint as ops
     from .permits.views import blueprint as permits
     from .review.views import blueprint as review
+    from .webhooks.views import blueprint as admin_webhooks
 
     app.register_blueprint(ops)
     app.register_blueprint(permits)
@@ -122,9 +124,13 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(review)
     app.register_blueprint(admin)
     app.register_blueprint(admin_jobs, name_prefix="admin", url_prefix="/admin/jobs")  # endpoints admin.jobs.*
+    app.register_blueprint(admin_webhooks, name_prefix="admin", url_prefix="/admin/webhooks")  # admin.webhooks.*
     app.register_blueprint(licences)
     if not settings_of(app).production:
         app.register_blueprint(development)
+    from . import api
+
+    api.init_app(app)  # the JSON API under /api/v1, its token loading, problems and rate limits
 
 
 def _register_commands(app: Flask) -> None:
@@ -141,3 +147,6 @@ def _register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(audit)
     app.cli.add_command(deadlines)
+    from .api.cli import tokens
+
+    app.cli.add_command(tokens)

@@ -76,6 +76,7 @@ class Settings:
     licence_signing_key: Path | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     proxy_hops: int = 0
+    api_rate_limit: str = "600/minute"
 
     @property
     def production(self) -> bool:
@@ -101,6 +102,7 @@ class Settings:
             "TESTING": self.environment == "testing",
             "LICENCE_SIGNING_KEY": str(self.licence_signing_key) if self.licence_signing_key else None,
             "PUBLIC_BASE_URL": self.public_base_url,
+            "BIZPORTAL_API_RATE_LIMIT": self.api_rate_limit,
         }
 
 
@@ -123,6 +125,7 @@ def load_settings(environ: Mapping[str, str], instance_path: Path) -> Settings:
         licence_signing_key=_signing_key_file(environ),
         public_base_url=_public_base_url(environ),
         proxy_hops=_integer(environ, "BIZPORTAL_PROXY_HOPS", 0, 0, 5),
+        api_rate_limit=_rate_limit(environ),
     )
 
 
@@ -264,6 +267,17 @@ def _signing_key_file(environ: Mapping[str, str]) -> Path | None:
         raise ConfigError("LICENCE_SIGNING_KEY", f"{value!r} is not a file; create one with "
                           "`openssl genpkey -algorithm ed25519 -out licence-signing.pem`")
     return path
+
+
+def _rate_limit(environ: Mapping[str, str]) -> str:
+    """`BIZPORTAL_API_RATE_LIMIT`: requests per API token, e.g. `600/minute` or `10/second;600/minute`."""
+    value = _value(environ, "BIZPORTAL_API_RATE_LIMIT")
+    if value is None:
+        return "600/minute"
+    if not re.fullmatch(r"\s*\d{1,9}\s*(/|per)\s*(\d{1,6}\s*)?(second|minute|hour|day)s?\s*"
+                        r"([;,]\s*\d{1,9}\s*(/|per)\s*(\d{1,6}\s*)?(second|minute|hour|day)s?\s*)*", value):
+        raise ConfigError("BIZPORTAL_API_RATE_LIMIT", f"{value!r} is not a rate such as 600/minute")
+    return value.strip()
 
 
 def _public_base_url(environ: Mapping[str, str]) -> str:

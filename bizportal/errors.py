@@ -8,10 +8,12 @@ under `/api/`, an `application/problem+json` body. No traceback reaches a user.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy.exc
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -71,11 +73,49 @@ def _wants_problem_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _problem(status: int, title: str, detail: str) -> Response:
-    response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail})
+PROBLEM_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+                 405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "too-large",
+                 415: "unsupported-media-type", 422: "validation", 428: "precondition-required",
+                 429: "rate-limited", 500: "internal", 503: "unavailable"}
+"""The problem type of each HTTP status when nothing more precise is known (docs/api.md lists them)."""
+
+
+def problem_type(slug: str) -> str:
+    """The stable URI of a problem type under /api/v1: `<PUBLIC_BASE_URL>/api/v1/problems/<slug>` (docs/api.md).
+
+    Elsewhere (no versioned API documents the types) it is RFC 9457's `about:blank`.
+    """
+    if not request.path.startswith("/api/v1/"):
+        return "about:blank"
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    return f"{base}/api/v1/problems/{slug}"
+
+
+def problem_response(status: int, title: str, detail: str, *, slug: str | None = None,
+                     errors: list[dict[str, Any]] | None = None,
+                     headers: Mapping[str, str] | None = None) -> Response:
+    """An RFC 9457 `application/problem+json` answer; `errors` lists the fields at fault (JSON Pointers)."""
+    body: dict[str, Any] = {"type": problem_type(slug or PROBLEM_SLUGS.get(status, "error")), "title": title,
+                            "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
     return response
+
+
+def _problem(status: int, title: str, detail: str, slug: str | None = None) -> Response:
+    return problem_response(status, title, detail, slug=slug)
+
+
+def _slug_of(error: BizportalError) -> str:
+    """A problem slug from the error's class: `StaleDecision` -> `stale-decision`."""
+    if type(error) is BizportalError:
+        return PROBLEM_SLUGS.get(error.status, "bad-request")
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
 
 
 def _page(status: int, title: str, message: str) -> tuple[str, int]:
@@ -87,7 +127,7 @@ def handle_bizportal_error(error: BizportalError) -> Response | tuple[str, int]:
     if error.status >= 500:
         _rollback()
     if _wants_problem_json():
-        return _problem(error.status, str(error.title), str(error.message))
+        return _problem(error.status, str(error.title), str(error.message), _slug_of(error))
     return _page(error.status, str(error.title), str(error.message))
 
 
@@ -100,6 +140,8 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
         405: (_l("Not allowed"), _l("This page cannot be used this way.")),
         413: (_l("The file is too large"), _l("What you sent is larger than the portal accepts. Make the file "
                                              "smaller and try again.")),
+        415: (_l("Unsupported media type"), _l("Send the request body as JSON (Content-Type: application/json).")),
+        429: (_l("Too many requests"), _l("You have sent too many requests. Wait a moment and try again.")),
     }
     title, message = titles.get(status, (_l("The request could not be completed"),
                                          _l("Please check the address and try again.")))
@@ -110,9 +152,26 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     if status >= 500:
         return handle_unexpected_error(error)
     if _wants_problem_json():
-        return _problem(status, str(title), str(message))
+        response = _problem(status, str(title), str(message))
+        if isinstance(error, CSRFError):
+            response = _problem(status, str(title), str(message), "csrf")
+        for name in ("Retry-After", "Allow", "WWW-Authenticate"):
+            value = _header_of(error, name)
+            if value:
+                response.headers[name] = value
+        return response
     response_body, code = _page(status, str(title), str(message))
     return response_body, code
+
+
+def _header_of(error: HTTPException, name: str) -> str | None:
+    """A header the HTTP error carries (405's `Allow`, 429's `Retry-After`), kept on the problem answer."""
+    for key, value in error.get_headers():
+        if key.lower() == name.lower():
+            return value
+    if error.response is not None:
+        return error.response.headers.get(name)
+    return None
 
 
 def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:

@@ -51,12 +51,14 @@ def _default_locale() -> str:
 
 
 def select_locale() -> str:
-    """The request's language: `?lang=`, else the one remembered in the session, else Thai."""
+    """The request's language: `?lang=`, else (API) `Accept-Language` or (pages) the session's, else Thai."""
     if not has_request_context():
         return _default_locale()
     requested = request.args.get("lang")
     if requested in SUPPORTED_LOCALES:
         return requested
+    if request.path.startswith("/api/"):  # API clients say their language in Accept-Language; no session there
+        return request.accept_languages.best_match(SUPPORTED_LOCALES) or _default_locale()
     stored = session.get(SESSION_KEY)
     if stored in SUPPORTED_LOCALES:
         return str(stored)
@@ -72,6 +74,8 @@ def current_locale() -> str:
 def remember_requested_locale() -> None:
     """Keep a `?lang=` choice in the session so that later pages stay in that language."""
     requested = request.args.get("lang")
+    if request.path.startswith("/api/"):
+        return
     if requested in SUPPORTED_LOCALES and session.get(SESSION_KEY) != requested:
         session[SESSION_KEY] = requested
 
