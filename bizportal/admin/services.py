@@ -347,6 +347,21 @@ ACTION_LABELS: dict[str, LazyString] = {
     "permit_reinstated": _l("Permit type back in the catalogue"),
     "agency_created": _l("Agency created"),
     "agency_updated": _l("Agency changed"),
+    "job_retried": _l("Background job retried"),
+    "job_selftest": _l("Background job self-test"),
+    "licence_created": _l("Licence numbered"),
+    "licence_issued": _l("Licence issued"),
+    "licence_expired": _l("Licence expired"),
+    "licence_suspended": _l("Licence suspended"),
+    "licence_revoked": _l("Licence revoked"),
+    "licence_reinstated": _l("Licence reinstated"),
+    "licence_renewal_started": _l("Licence renewal started"),
+    "api_token_created": _l("API token created"),
+    "api_token_revoked": _l("API token revoked"),
+    "webhook_created": _l("Webhook created"),
+    "webhook_updated": _l("Webhook changed"),
+    "webhook_secret_rotated": _l("Webhook secret replaced"),
+    "webhook_delivery_retried": _l("Webhook delivery retried"),
 }
 """Each audited action's name for people; an action missing here is shown as stored."""
 
@@ -356,6 +371,10 @@ SUBJECT_LABELS: dict[str, LazyString] = {
     "user": _l("Account"),
     "permit_type": _l("Permit type"),
     "agency": _l("Agency"),
+    "job": _l("Background job"),
+    "licence": _l("Licence"),
+    "webhook": _l("Webhook"),
+    "api_token": _l("API token"),
 }
 
 STATE_LABELS: dict[str, LazyString] = {

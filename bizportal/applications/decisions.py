@@ -16,6 +16,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from .. import events
 from ..audit.services import record
 from ..errors import InvalidTransition, NotFound
 from ..permits.models import PermitVersion
@@ -181,15 +182,17 @@ def submit(session: Session, application: Application, now: dt.datetime) -> Deci
     """
     if application.status is not ApplicationStatus.DRAFT:
         raise InvalidTransition(_l("This application has already been submitted."))
-    if completeness(application):
+    current = shown(application)  # once: the completeness check and the answers read the same visibility
+    if completeness(application, current):
         raise InvalidTransition(_l("Some answers or documents are missing. Complete them, then submit."))
-    answers = submission_answers(application)
+    answers = current.answers  # what `submission_answers` gives
     decision = apply_event(session, application, Submit(at=now, answers=answers), application.applicant_id)
     application.answers = {key: value for key, value in answers.items() if key in application.answers}
     application.pending_input = {}
     application.submitted_at = now
     application.current_step = None
     session.flush()
+    events.application_submitted.send(session, payload=events.about_application(application, now))
     logger.info("application submitted", extra={"application_id": application.id})
     return decision
 
@@ -231,6 +234,8 @@ def return_for_correction(session: Session, application_id: int, stage_id: str, 
     application.correction = {"stage_id": stage_id, "agency_id": agency, "kind": decision.state.status.value,
                               "note": event.note, "fields": field_ids, "documents": document_ids}
     session.flush()
+    events.returned_for_correction.send(session, payload=events.about_application(
+        application, now, stage_id=stage_id, decision=action.value))
     return application
 
 
@@ -246,6 +251,7 @@ def resubmit(session: Session, application: Application, now: dt.datetime) -> De
     application.pending_input = {}
     application.correction = None
     session.flush()
+    events.application_submitted.send(session, payload=events.about_application(application, now, resubmitted=True))
     return decision
 
 

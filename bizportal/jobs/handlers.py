@@ -3,4 +3,5 @@
 from __future__ import annotations
 
 from ..licences import jobs as licence_jobs  # noqa: F401
+from ..webhooks import jobs as webhook_jobs  # noqa: F401
 from . import builtin  # noqa: F401

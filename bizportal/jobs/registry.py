@@ -8,6 +8,7 @@ atomically, under names derived from the payload).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ QUEUES = ("licences", "notifications", "default")
 """The named RQ queues, most urgent first; `bizportal worker` listens on all of them by default."""
 
 Handler = Callable[[Session, dict[str, Any]], None]
+FailureHook = Callable[[Session, dict[str, Any], Exception, dt.datetime | None], None]
+"""Called in the transaction that records a failed attempt: (session, payload, error, next attempt's time or None
+when it was the last). Lets a domain keep its own record of attempts, which the handler's rollback would undo."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Kind:
     max_attempts: int
     backoff: tuple[int, ...]
     """Seconds to wait before the 2nd, 3rd, ... attempt; the last figure repeats."""
+    on_failure: FailureHook | None = None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -41,7 +46,8 @@ DEFAULT_BACKOFF = (10, 60, 300, 1800, 7200)
 
 
 def handler(name: str, *, queue: str = "default", max_attempts: int = 5,
-            backoff: tuple[int, ...] = DEFAULT_BACKOFF) -> Callable[[Handler], Handler]:
+            backoff: tuple[int, ...] = DEFAULT_BACKOFF,
+            on_failure: FailureHook | None = None) -> Callable[[Handler], Handler]:
     """Register `function` as the handler of job kind `name`."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
@@ -49,7 +55,7 @@ def handler(name: str, *, queue: str = "default", max_attempts: int = 5,
         raise ValueError(f"job kind {name!r}: max_attempts must be at least 1 and backoff non-empty, not negative")
 
     def register(function: Handler) -> Handler:
-        _KINDS[name] = Kind(name, queue, function, max_attempts, tuple(backoff))
+        _KINDS[name] = Kind(name, queue, function, max_attempts, tuple(backoff), on_failure)
         return function
 
     return register

@@ -203,14 +203,27 @@ def _record_failure(job_id: int, error: Exception, now: dt.datetime) -> Outcome:
         if job.attempts >= job.max_attempts:
             job.status = JobStatus.FAILED
             job.finished_at = now
+            _on_failure(session, job, error, None)
             logger.error("job failed for good", extra={"job_id": job_id, "attempts": job.attempts})
             return Outcome(job_id, "failed")
         backoff = _backoff(job.kind)
         delay = dt.timedelta(seconds=backoff[min(job.attempts - 1, len(backoff) - 1)])
         job.run_after = now + delay
+        _on_failure(session, job, error, job.run_after)
         delivery = Delivery.of(job)
     dispatch(delivery, delay=delay)
     return Outcome(job_id, "retry")
+
+
+def _on_failure(session: Session, job: Job, error: Exception, next_attempt: dt.datetime | None) -> None:
+    """Let the kind record the failed attempt in its own rows, in the transaction that records it on the job."""
+    try:
+        hook = kind(job.kind).on_failure
+    except KeyError:
+        return
+    if hook is not None:
+        hook(session, {key: value for key, value in job.payload.items() if key != REQUEST_ID_KEY}, error,
+             next_attempt)
 
 
 def _backoff(name: str) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from .. import events
 from ..accounts.models import Role, User
 from ..applications.decisions import apply_event, return_for_correction
 from ..applications.models import Application
@@ -155,6 +156,8 @@ def decide(session: Session, task_id: int, officer: User, action: Action, seen_v
     else:
         return_for_correction(session, task.application_id, task.stage_id, note, fields, documents, now,
                               actor_id=officer.id, action=action)
+    events.stage_decided.send(session, payload=events.about_application(
+        application, now, stage_id=task.stage_id, decision=action.value, task_id=task.id))
     logger.info("task decided", extra={"application_id": task.application_id, "task_id": task.id,
                                        "action": action.value})
     return task

@@ -1,0 +1,1 @@
+"""Webhooks: signed HTTP callbacks to other systems when applications and licences change (docs/webhooks.md)."""
