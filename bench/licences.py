@@ -4,14 +4,18 @@ On a fresh PostgreSQL schema, `count` food-premises applications are approved wh
 so each leaves a pending licence and its `licences.render` job in the outbox and nothing is rendered yet.
 Then, in the same run:
 
-- the plain loop: one `LicenceRenderer` per process rendering the same licences' documents to PDF bytes,
-  in 1 process and in 2 (one per worker), nothing else;
+- the plain loop: fresh (spawned) processes holding only a `LicenceRenderer`, rendering the same
+  licences' documents to PDF bytes, in 1 process and in 2 (as many as workers), each taking the next
+  document as a worker takes the next job, nothing else;
 - the workers: 2 worker processes are started and preloaded; for each round's licences the clock starts,
-  `reconcile` enqueues their jobs, and it stops when the database says every one is done (PDF written,
-  licence issued, audit entry, event, job marked done).
+  `reconcile` enqueues their jobs, and it stops when the last job's `perform` returned, as RQ recorded
+  it (PDF written, licence issued, audit entry, event, job marked done, committed).
 
-The 2-process loop and the workers alternate in rounds (default 5) over the same licences, so a change
-of load on a shared machine hits both alike.
+Both sides are warmed alike: each plain-loop process renders one licence before its clock starts, and
+each worker runs one job in an uncounted warm-up round; both hide what they built at start from the
+garbage collector (`gc.freeze()`, which `bizportal worker` does after its preload). The 2-process loop
+and the workers alternate in rounds (default 5) over the same licences, so a change of load on a shared
+machine hits both alike.
 
 Target: 2 workers reach at least 90 % of the 2-process plain loop. Also reported: each worker's resident
 memory after the run.
@@ -21,11 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.90
+WORKER_CONNECTION = "bizportal-bench-worker"
+"""`application_name` of the workers' database connections, to find their PostgreSQL processes."""
 
 
 @contextmanager
@@ -103,31 +111,50 @@ def _documents(app: Any, licence_ids: list[int]) -> list[Any]:
     return documents
 
 
-def _render_share(documents: list[Any], barrier: Any, results: Any) -> None:
+def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: Any) -> None:
+    """One plain-loop process: a fresh interpreter that imports only the renderer (and WeasyPrint), builds
+    it, hides what it built from the garbage collector as a worker does after its preload, warms it with
+    one render as a worker's warm-up job does, then renders the next document not yet taken, as a worker
+    takes the next job, until none is left."""
+    import gc
+
     from bizportal.licences.rendering import LicenceRenderer
 
     renderer = LicenceRenderer()
-    renderer.render(documents[0])  # warm, as a preloaded worker is
+    gc.collect()
+    gc.freeze()  # as `bizportal worker` does after preloading
+    renderer.render(documents[0])
     barrier.wait()
-    started = time.perf_counter()
-    for document in documents:
-        renderer.render(document)
-    results.put((started, time.perf_counter()))
+    started, cpu = time.perf_counter(), time.process_time()
+    while True:
+        with next_index.get_lock():
+            index = next_index.value
+            next_index.value += 1
+        if index >= len(documents):
+            break
+        renderer.render(documents[index])
+    results.put((started, time.perf_counter(), time.process_time() - cpu))
 
 
-def plain_loop(documents: list[Any], processes: int) -> float:
-    """Licences per minute rendering `documents` split over `processes` processes, one renderer each."""
-    context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(processes), context.Queue()
-    children = [context.Process(target=_render_share, args=(documents[index::processes], barrier, results))
-                for index in range(processes)]
+def plain_loop(documents: list[Any], processes: int) -> tuple[float, float]:
+    """Licences per minute rendering `documents` in `processes` processes, one renderer each, and the CPU
+    seconds those processes used for it.
+
+    The processes are spawned, not forked from this one: a plain loop holds WeasyPrint and the renderer,
+    not the benchmark's app and session (whose objects a fork would carry and every full garbage
+    collection would walk). They share the documents as workers share a queue, each taking the next one,
+    so one process slowed by the shared machine does not hold the others back (nor does a worker)."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results, next_index = context.Barrier(processes), context.Queue(), context.Value("i", 0)
+    children = [context.Process(target=_render_share, args=(documents, next_index, barrier, results))
+                for _ in range(processes)]
     for child in children:
         child.start()
     spans = [results.get(timeout=600) for _ in children]
     for child in children:
         child.join()
-    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
-    return len(documents) / seconds * 60
+    seconds = max(end for _, end, _ in spans) - min(start for start, _, _ in spans)
+    return len(documents) / seconds * 60, sum(cpu for _, _, cpu in spans)
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -140,11 +167,46 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
-def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: list[Any], workers: int, fork: bool,
-                 log_dir: Path, rounds: int) -> tuple[float, float, list[tuple[float, float]]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pids(app: Any) -> list[int]:
+    """The PostgreSQL server processes serving the workers' connections (named `WORKER_CONNECTION`)."""
+    from bizportal.extensions import db
+
+    with app.app_context():
+        pids = list(db.session.scalars(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                                       {"name": WORKER_CONNECTION}))
+        db.session.rollback()
+    return pids
+
+
+@dataclass
+class Measured:
+    """What `with_workers` measured over the counted rounds."""
+
+    worker_rate: float
+    plain_rate: float
+    plain_cpu: float
+    """CPU seconds of the plain-loop processes."""
+    worker_cpu: float
+    """CPU seconds of the worker processes (their RQ scheduler processes not included)."""
+    backend_cpu: float
+    """CPU seconds of the PostgreSQL processes serving the workers (Redis's not included: it is shared)."""
+    memory: list[tuple[float, float]]
+
+
+def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[int], documents: list[Any],
+                 workers: int, fork: bool, log_dir: Path, rounds: int) -> Measured:
     """Licences per minute through `workers` preloaded worker processes, and through the plain loop in as many
     processes, measured in alternating rounds on the same licences (so a change of load on a shared machine
-    hits both alike); and each worker's memory (MB)."""
+    hits both alike); the CPU time each side used; and each worker's memory (MB)."""
     from sqlalchemy import update
 
     from bizportal.extensions import db
@@ -156,9 +218,10 @@ def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: li
     with app.app_context(), db.session.begin():
         db.session.execute(update(Job).where(Job.kind == "licences.render").values(run_after=far))
     job_ids = {licence_id: job_id for licence_id, job_id in _render_jobs(app)}
-    processes = [start_worker(app, redis_url, "--reconcile-every", "0", *(["--fork"] if fork else []),
+    processes = [start_worker(worker_app, redis_url, "--reconcile-every", "0", *(["--fork"] if fork else []),
                               log_dir=log_dir) for _ in range(workers)]
-    worker_seconds = plain_seconds = 0.0
+    worker_seconds = plain_seconds = plain_cpu = 0.0
+    cpu_before: dict[int, float] = {}
     try:
         for process in processes:
             wait_for(lambda process=process: "Listening on" in process.log(), timeout=120,
@@ -166,12 +229,13 @@ def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: li
         warm_up, measured = licence_ids[:workers], licence_ids[workers:]
         for index in range(-1, rounds):  # round -1: each worker's first job warms its caches; not counted
             share = warm_up if index < 0 else measured[index::rounds]
-            plain_rate = plain_loop([documents[licence_ids.index(licence_id)] for licence_id in share], workers)
+            plain_rate, round_cpu = plain_loop([documents[licence_ids.index(licence_id)] for licence_id in share],
+                                               workers)
             ids = [job_ids[licence_id] for licence_id in share]
             with app.app_context():
                 with db.session.begin():
                     db.session.execute(update(Job).where(Job.id.in_(ids)).values(run_after=dt.datetime.now(dt.UTC)))
-                started = time.perf_counter()
+                started = dt.datetime.now(dt.UTC)
                 report = services.reconcile(db.session(), dt.datetime.now(dt.UTC))
                 assert report.dispatched == len(ids), report
 
@@ -181,10 +245,18 @@ def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: li
                         Job.id.in_(ids), Job.status == JobStatus.DONE)) or 0
                     return done >= len(ids)
 
-                wait_for(round_done, timeout=1800, interval=0.05, message="the round's licence jobs to finish")
+                # A slow poll, so that watching takes next to no CPU from the workers; the round's end is
+                # read afterwards from RQ: when the last job's `perform` returned (its transaction committed).
+                wait_for(round_done, timeout=1800, interval=0.25, message="the round's licence jobs to finish")
                 if index >= 0:
-                    worker_seconds += time.perf_counter() - started
+                    worker_seconds += (_last_ended(redis_url, ids) - started).total_seconds()
                     plain_seconds += len(share) / plain_rate * 60
+                    plain_cpu += round_cpu
+            if index < 0:  # after the warm-up round: every worker has its database connection
+                cpu_before = {pid: _cpu_seconds(pid) for pid in [process.pid for process in processes]
+                              + _backend_pids(app)}
+        cpu_used = {pid: _cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+        worker_pids = {process.pid for process in processes}
         with app.app_context():
             failed = db.session.scalar(select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE))
             assert not failed, f"{failed} jobs not done"
@@ -192,7 +264,28 @@ def with_workers(app: Any, redis_url: str, licence_ids: list[int], documents: li
     finally:
         for process in processes:
             process.stop()
-    return len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, memory
+    return Measured(len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, plain_cpu,
+                    sum(max(used, 0.0) for pid, used in cpu_used.items() if pid in worker_pids),
+                    sum(max(used, 0.0) for pid, used in cpu_used.items() if pid not in worker_pids), memory)
+
+
+def _last_ended(redis_url: str, job_ids: list[int]) -> dt.datetime:
+    """When the last of these jobs' first attempts ended, as the worker that ran it recorded in RQ (the time
+    `perform` returned, after the job's commit; only RQ's own bookkeeping of that job comes later)."""
+    from redis import Redis
+    from rq.job import Job as RqJob
+
+    from bizportal.jobs.models import rq_job_id
+
+    connection = Redis.from_url(redis_url)
+    try:
+        ended = [rq_job.ended_at for rq_job in RqJob.fetch_many([rq_job_id(job_id, 0) for job_id in job_ids],
+                                                                connection=connection)
+                 if rq_job is not None and rq_job.ended_at is not None]
+    finally:
+        connection.close()
+    assert len(ended) == len(job_ids), f"RQ knows the end of {len(ended)} of {len(job_ids)} jobs"
+    return max(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC) for moment in ended)
 
 
 def _render_jobs(app: Any) -> list[tuple[int, int]]:
@@ -217,18 +310,23 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
         licence_ids = _approve(unreachable, count + workers)  # the first `workers`: a warm-up round
         setup_seconds = time.perf_counter() - started
         documents = _documents(unreachable, licence_ids)
-        one = plain_loop(documents, 1)
+        one, _ = plain_loop(documents, 1)
         app = _app(url, instance, redis_url)
-        rate, parallel, memory = with_workers(app, redis_url, licence_ids, documents, workers, fork,
-                                              Path(folder), rounds)
+        named = make_url(url).update_query_dict({"application_name": WORKER_CONNECTION})
+        worker_app = _app(named.render_as_string(hide_password=False), instance, redis_url)
+        result = with_workers(app, worker_app, redis_url, licence_ids, documents, workers, fork, Path(folder),
+                              rounds)
+        rate, parallel, memory = result.worker_rate, result.plain_rate, result.memory
         files = list((instance / "licences").rglob("*.pdf"))
         assert len(files) == count + workers, f"{len(files)} PDF files for {count + workers} licences"
-        for disposable in (unreachable, app):
+        for disposable in (unreachable, app, worker_app):
             from bizportal.extensions import db
 
             with disposable.app_context():
                 db.engine.dispose()
     ratio = rate / parallel
+    plain_ms, worker_ms, backend_ms = (seconds / count * 1000 for seconds in
+                                       (result.plain_cpu, result.worker_cpu, result.backend_cpu))
     kind = "RQ Worker, fork per job" if fork else "RQ SimpleWorker"
     rows = [
         ("benchmark", "result", "target", ""),
@@ -239,6 +337,9 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
          f"{rate:.0f} licences/min ({60 / rate * workers * 1000:.0f} ms per job per worker)", "", ""),
         (f"{workers} workers / plain loop in {workers} processes", f"{ratio:.1%}", f">= {TARGET:.0%}",
          "met" if ratio >= TARGET else "MISSED"),
+        ("CPU per licence: plain loop", f"{plain_ms:.0f} ms", "", ""),
+        ("CPU per licence: worker + its PostgreSQL",
+         f"{worker_ms:.0f} + {backend_ms:.0f} ms (plain / this: {plain_ms / (worker_ms + backend_ms):.1%})", "", ""),
         *[(f"worker {index + 1} memory (RSS now / peak)", f"{now:.0f} / {peak:.0f} MB", "", "")
           for index, (now, peak) in enumerate(memory)],
     ]

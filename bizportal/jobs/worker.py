@@ -2,8 +2,11 @@
 
 The app is created once and its context stays pushed; `registry.run_preloads()`
 builds the expensive things (the WeasyPrint renderer, fonts, licence templates)
-before the first job. By default jobs run in the worker process itself (RQ's
-`SimpleWorker`): no fork per job, so every job reuses the preloaded renderer at
+before the first job; then everything built so far is hidden from the garbage
+collector (`gc.freeze()`): a WeasyPrint render allocates enough objects to set off
+collections, which would otherwise walk the whole app and renderer again and again
+(about 14 ms per licence; docs/benchmarks.md). By default jobs run in the worker
+process itself (RQ's `SimpleWorker`): no fork per job, so every job reuses the preloaded renderer at
 no cost. `--fork` uses RQ's forking `Worker` instead (a crash in a job then kills
 only the work horse); the measurements behind the default are in docs/jobs.md.
 
@@ -15,6 +18,7 @@ Retries wait in RQ's scheduler (`--with-scheduler`, on by default).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import threading
@@ -89,6 +93,8 @@ def run_worker(app: Flask, queues: Sequence[str], *, burst: bool = False, with_s
     _dispose_engine_in_child(app)
     with app.app_context():
         db.engine.dispose()  # no connection opened while preloading is carried into a fork
+    gc.collect()
+    gc.freeze()  # the app, the renderer and its fonts live as long as the worker: full collections skip them
     worker_class = Worker if fork else SimpleWorker
     worker = worker_class(list(queues), connection=connection, name=name)
     reconciler = PeriodicReconciler(app, connection, reconcile_every) if reconcile_every > 0 else None

@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from ..jobs.registry import handler, preload
 from .cli import configured_signing_key
-from .rendering import LicenceRenderer
 from .services import RENDER_JOB, render_and_issue
+
+if TYPE_CHECKING:  # imported on first use: a web process that never renders never loads WeasyPrint
+    from .rendering import LicenceRenderer
 
 _renderer: LicenceRenderer | None = None
 _lock = threading.RLock()
@@ -29,6 +31,8 @@ def renderer() -> LicenceRenderer:
     global _renderer
     with _lock:
         if _renderer is None:
+            from .rendering import LicenceRenderer
+
             _renderer = LicenceRenderer()
         return _renderer
 
