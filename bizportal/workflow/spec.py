@@ -151,8 +151,8 @@ class FormField(Strict):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"`min` ({self.min}) is greater than `max` ({self.max})")
         values = [option.value for option in self.options]
-        duplicates = sorted({value for value in values if values.count(value) > 1})
-        if duplicates:
+        if len(set(values)) != len(values):  # counted only then: `count` per value is quadratic in long lists
+            duplicates = sorted({value for value in values if values.count(value) > 1})
             raise ValueError(f"duplicate option values: {', '.join(duplicates)}")
         return self
 
