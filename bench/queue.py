@@ -19,6 +19,7 @@ change in the machine's load weighs on every figure alike.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import re
@@ -549,3 +550,93 @@ def postgres_version(database_url: str) -> str:
             return str(connection.scalar(text("SHOW server_version")))
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- the same page through gunicorn
+
+
+def _http_login(port: int) -> tuple[Any, dict[str, str]]:
+    """A keep-alive connection to gunicorn on `port` and the cookies of the bench officer, logged in
+    through the real login form."""
+    import http.client
+
+    from bench.web import _csrf, _request
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    jar: dict[str, str] = {}
+    _, page = _request(connection, "GET", "/accounts/login", jar)
+    status, _ = _request(connection, "POST", "/accounts/login", jar,
+                         {"email": OFFICER_EMAIL, "password": PASSWORD, "csrf_token": _csrf(page)})
+    if status != 302:
+        raise SystemExit(f"could not log in as {OFFICER_EMAIL} through gunicorn: HTTP {status}")
+    return connection, jar
+
+
+def bench_queue_gunicorn(sizes: list[int], database_url: str, requests: int = 200, warmup: int = 5,
+                         rebuild: bool = False) -> tuple[list[tuple[str, ...]], bool]:
+    """The queue page over HTTP from `gunicorn -w 2 'bizportal.app:create_app()'` (one server per size,
+    production settings), one client, cases and sizes in rotation; SQL statements per page counted in
+    process on the same paths (gunicorn's workers cannot be counted from outside)."""
+    from bench.web import SECRET_KEY, WORK, gunicorn, signing_key
+
+    ensure_database(database_url)
+    urls = {size: ensure_dataset(database_url, size, rebuild=rebuild) for size in sizes}
+    with _all_logged_in(urls) as targets:  # in process: the case paths and the statements per page
+        paths = {target.size: case_paths(target) for target in targets}
+        statements = {}
+        for target in targets:
+            for name, _ in CASES:
+                target.get(paths[target.size][name])
+                statements[(name, target.size)] = len(target.statements)
+    figures = {(name, size): Figures(statements=statements[(name, size)]) for name, _ in CASES for size in sizes}
+    with contextlib.ExitStack() as stack:
+        connections = {}
+        for size in sizes:
+            environment = {"BIZPORTAL_ENV": "production", "DATABASE_URL": urls[size], "SECRET_KEY": SECRET_KEY,
+                           "LICENCE_SIGNING_KEY": str(signing_key(WORK / "signing.pem")),
+                           "BABEL_DEFAULT_LOCALE": "th", "PYTHONUNBUFFERED": "1"}
+            server = stack.enter_context(gunicorn(f"queue-{size}", "bizportal.app:create_app()", environment,
+                                                  "/healthz"))
+            connections[size] = (*_http_login(server.port), server)
+
+        def get(size: int, path: str) -> float:
+            from bench.web import _request
+
+            connection, jar, _ = connections[size]
+            started = time.perf_counter()
+            status, _ = _request(connection, "GET", path, jar)
+            elapsed = (time.perf_counter() - started) * 1000
+            if status != 200:
+                raise SystemExit(f"{path} at {size} through gunicorn: HTTP {status}")
+            return elapsed
+
+        for _ in range(warmup):  # both workers of each server: every page, several times
+            for name, _ in CASES:
+                for size in sizes:
+                    get(size, paths[size][name])
+        for number in range(requests):
+            for name, _ in CASES:
+                for size in sizes:
+                    figures[(name, size)].samples.append(get(size, paths[size][name]))
+            if number % 50 == 49:
+                print(f"  round {number + 1}", file=sys.stderr)
+        memory = {size: connections[size][2].memory() for size in sizes}
+    smallest = min(sizes)
+    header = ("case (gunicorn, 2 workers)", *(f"{label} {size:,}" for size in sizes for label in ("p50", "p95")),
+              "statements", f"p95 ratio {max(sizes):,}/{smallest:,}", "")
+    rows: list[tuple[str, ...]] = [header]
+    ok = True
+    for name, _ in CASES:
+        cells = [name]
+        for size in sizes:
+            result = figures[(name, size)]
+            cells += [f"{result.percentile(0.5):.1f} ms", f"{result.percentile(0.95):.1f} ms"]
+        cells.append("/".join(str(count) for count in sorted({figures[(name, size)].statements for size in sizes})))
+        ratio = figures[(name, max(sizes))].percentile(0.95) / figures[(name, smallest)].percentile(0.95)
+        ok = ok and ratio <= TARGET_RATIO
+        cells += [f"{ratio:.2f}", "PASS" if ratio <= TARGET_RATIO else "MISS"]
+        rows.append(tuple(cells))
+    for size in sizes:
+        print(f"gunicorn workers at {size:,}: RSS now / peak " + ", ".join(
+            f"{now:.0f} / {peak:.0f} MB" for now, peak in memory[size]), file=sys.stderr)
+    return rows, ok
