@@ -47,7 +47,8 @@ def fetch(url: str) -> tuple[int, dict[str, str], str]:
 
 
 @pytest.mark.parametrize(("path", "table"), [("/?lang=en", "permit_types"),
-                                             ("/verify/BKK-0001-2569", "licences")])
+                                             ("/verify/BKK-0001-2569?lang=en", "licences"),
+                                             ("/api/v1/licences/verify/BKK-0001-2569", "licences")])
 def test_a_connection_dropped_mid_request_gives_a_503_then_the_portal_recovers(pg_app: Flask, path: str,
                                                                               table: str) -> None:
     with served(pg_app) as base_url:
@@ -74,7 +75,7 @@ def test_a_connection_dropped_mid_request_gives_a_503_then_the_portal_recovers(p
             locker.close()
         [(status, headers, body)] = answer
         assert status == 503, body[:2000]
-        assert headers.get("Retry-After") == "30"
+        assert int(headers.get("Retry-After", "0")) >= 30  # 30 from the page; the API limiter may say more
         assert "Traceback" not in body and "psycopg" not in body
         if path.startswith("/api/"):
             assert headers["Content-Type"].startswith("application/problem+json")
