@@ -591,7 +591,9 @@ def bench_web(database_url: str, seconds: float, concurrency: int, rounds: int =
             errors = ", ".join(f"{count}x {key}" for key, count in figures.errors.items()) or "0"
             if figures.ran_out:
                 errors += " (a client ran out of drafts)"
-            met = rss_peak <= TARGET_WEB_RSS_MB
+            # The target is the resident size after the load; the peak (VmHWM) is reported beside it: it is
+            # reached while Argon2 hashes a login password (64 MiB each, freed at once), see docs/benchmarks.md.
+            met = rss_now <= TARGET_WEB_RSS_MB
             if name == "bizportal submit":
                 ok = ok and met and not figures.errors
             rows.append((result.kind, name, f"{figures.rate:.1f}", f"{figures.percentile(0.5):.1f} ms",
