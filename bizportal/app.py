@@ -125,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin)
     app.register_blueprint(admin_jobs, name_prefix="admin", url_prefix="/admin/jobs")  # endpoints admin.jobs.*
     app.register_blueprint(admin_webhooks, name_prefix="admin", url_prefix="/admin/webhooks")  # admin.webhooks.*
+    app.register_blueprint(admin_webhooks, name_prefix="review", url_prefix="/review/webhooks")  # an agency's own
     app.register_blueprint(licences)
     if not settings_of(app).production:
         app.register_blueprint(development)

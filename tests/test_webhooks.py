@@ -561,3 +561,64 @@ def test_a_real_worker_delivers_and_retries_after_a_failing_receiver(rq_app: Fla
     header = {key.lower(): value for key, value in last.headers.items()}["bizportal-signature"]
     assert signing.verify(secret, header, last.body, int(time.time()))
     assert json.loads(last.body)["data"]["application_id"] == application_id
+
+
+# --------------------------------------------------------------------------- an agency's own webhooks
+
+def _officer(db_session: Session, agency_id: str, *, lead: bool, email: str) -> User:
+    user = make_quick_user(db_session, role=Role.OFFICER, agency_id=agency_id, email=email)
+    with unit_of_work(db_session):
+        user.is_agency_lead = lead
+    return user
+
+
+def test_an_agency_lead_manages_the_agencys_webhooks_and_only_those(app: Flask, client: FlaskClient,
+                                                                   db_session: Session, admin: User,
+                                                                   load_seeds: Callable[[], LoadReport]) -> None:
+    load_seeds()
+    lead = _officer(db_session, "demo_health", lead=True, email="lead.health@example.go.th")
+    colleague = _officer(db_session, "demo_health", lead=False, email="plain.health@example.go.th")
+    stranger = _officer(db_session, "demo_building", lead=True, email="lead.building@example.go.th")
+    everyone, _ = subscribe(app, db_session, admin, "https://93.184.216.34/all")
+
+    log_in(client, lead.email)
+    client.get("/?lang=en")
+    assert "Your agency's webhooks" in client.get("/review/").get_data(as_text=True)
+    foreign = submit(client, "/review/webhooks/new", {"url": "https://93.184.216.34/health", "events":
+                                                      "application_submitted", "agency_id": "demo_building",
+                                                      "active": "y"})
+    assert foreign.status_code == 422  # another agency is not a choice
+    response = submit(client, "/review/webhooks/new", {"url": "https://93.184.216.34/health", "events":
+                                                       "application_submitted", "agency_id": "demo_health",
+                                                       "active": "y", "allow_private_target": "y"})
+    assert response.status_code == 200 and "webhook-secret" in response.get_data(as_text=True)
+    created = db_session.scalars(select(WebhookSubscription).where(WebhookSubscription.id != everyone)).one()
+    assert (created.agency_id, created.allow_private_target) == ("demo_health", False)  # forced, not taken
+    # A private target stays refused: only an admin may allow one.
+    refused = submit(client, "/review/webhooks/new", {"url": "http://127.0.0.1:9/hook", "events":
+                                                      "application_submitted", "agency_id": "demo_health",
+                                                      "active": "y",
+                                                      "allow_private_target": "y"})
+    assert refused.status_code == 422 and "private or local address" in refused.get_data(as_text=True)
+    listed = client.get("/review/webhooks/").get_data(as_text=True)
+    assert "93.184.216.34/health" in listed and "93.184.216.34/all" not in listed
+    # Another scope's subscription is not found through the agency pages.
+    assert client.get(f"/review/webhooks/edit?id={everyone}", follow_redirects=True).get_data(
+        as_text=True).count("That webhook does not exist.") == 1
+
+    for other, allowed_to_see in ((colleague, True), (stranger, False)):
+        reader = app.test_client()
+        log_in(reader, other.email)
+        reader.get("/?lang=en")
+        page = reader.get("/review/webhooks/").get_data(as_text=True)
+        assert ("93.184.216.34/health" in page) is allowed_to_see
+        changed = submit(reader, f"/review/webhooks/edit?id={created.id}", {
+            "url": "https://93.184.216.34/stolen", "events": "licence_issued", "active": "y"},
+            form_page="/review/webhooks/")
+        assert changed.status_code in (302, 403)
+    db_session.expire_all()
+    assert db_session.get_one(WebhookSubscription, created.id).url == "https://93.184.216.34/health"
+    # An admin on the agency pages is sent to the console, which shows every agency.
+    console = app.test_client()
+    log_in(console, admin.email)
+    assert console.get("/review/webhooks/").headers["Location"].endswith("/admin/webhooks/")

@@ -144,9 +144,12 @@ def rotate_secret(session: Session, actor: User, subscription_id: int, now: dt.d
     return subscription.secret
 
 
-def list_subscriptions(session: Session) -> list[WebhookSubscription]:
-    """Every subscription, newest first."""
-    return list(session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id.desc())))
+def list_subscriptions(session: Session, agency_id: str | None = None) -> list[WebhookSubscription]:
+    """Every subscription (or those scoped to `agency_id`), newest first."""
+    query = select(WebhookSubscription).order_by(WebhookSubscription.id.desc())
+    if agency_id is not None:
+        query = query.where(WebhookSubscription.agency_id == agency_id)
+    return list(session.scalars(query))
 
 
 def recent_deliveries(session: Session, subscription_id: int, limit: int = DELIVERIES_SHOWN) -> list[WebhookDelivery]:

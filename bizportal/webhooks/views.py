@@ -1,21 +1,28 @@
-"""Admin console pages for webhooks (admins only): subscriptions, their secrets and their delivery log.
+"""Webhook pages: subscriptions, their secrets and their delivery log.
 
-Registered under the admin blueprint's name (`admin.webhooks.*`, at /admin/webhooks), so the authorization
-matrix covers it with the rest of the console. Ids travel in the query string or the form, not the path.
+The blueprint is registered twice: for admins as `admin.webhooks.*` at /admin/webhooks (every agency, and
+private targets may be allowed), and for agencies as `review.webhooks.*` at /review/webhooks, where an
+officer sees the subscriptions scoped to their own agency and its lead creates and changes them (never a
+private target). Both are in the authorization matrix. Ids travel in the query string or the form.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from ..accounts.access import current_user, role_required
 from ..accounts.models import Role
 from ..admin.services import agency_choices, list_agencies
 from ..database import transactional
-from ..errors import InvalidTransition, NotFound
+from ..errors import InvalidTransition, NotFound, PermissionDenied
 from ..extensions import db
 from ..i18n import current_locale, gettext
 from . import services
@@ -38,28 +45,84 @@ def _id(value: str | None) -> int | None:
     return number if 0 < number < 2**31 else None
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What the user may do through the blueprint the request came in by."""
+
+    agency_id: str | None
+    """None: every agency (the admin console); else only subscriptions scoped to this agency."""
+    may_change: bool
+    may_allow_private: bool
+
+
+def _scope() -> Scope:
+    """Admins in the console; on the agency pages, officers of the agency (changes by its lead only)."""
+    user = current_user()
+    if (request.blueprint or "").startswith("admin."):
+        if not user.has_role(Role.ADMIN):
+            raise PermissionDenied()
+        return Scope(None, True, True)
+    if user.agency_id is None:
+        raise PermissionDenied()
+    return Scope(user.agency_id, user.is_agency_lead, False)
+
+
+def _agency_view(view: Callable[[Scope], ResponseReturnValue]) -> Callable[[], ResponseReturnValue]:
+    """Admins opening the agency pages are sent to the console, which shows every agency."""
+
+    @functools.wraps(view)
+    def wrapper() -> ResponseReturnValue:
+        if not (request.blueprint or "").startswith("admin.") and current_user().has_role(Role.ADMIN):
+            return redirect(url_for("admin.webhooks.index"))
+        return view(_scope())
+
+    return wrapper
+
+
+def _require_change(scope: Scope) -> None:
+    if not scope.may_change:
+        raise PermissionDenied(_l("Only your agency's lead can change its webhooks."))
+
+
+def _subscription_in_scope(scope: Scope, subscription_id: int | None) -> WebhookSubscription:
+    subscription = services.get_subscription(db.session(), subscription_id)
+    if scope.agency_id is not None and subscription.agency_id != scope.agency_id:
+        raise NotFound()
+    return subscription
+
+
 def _not_found() -> Response:
     flash(gettext("That webhook does not exist."), "error")
-    return redirect(url_for("admin.webhooks.index"))
+    return redirect(url_for(f"{request.blueprint}.index"))
 
 
-def _form(subscription: WebhookSubscription | None = None) -> SubscriptionForm:
+def _form(scope: Scope, subscription: WebhookSubscription | None = None) -> SubscriptionForm:
     data = None
     if subscription is not None:
         data = {"url": subscription.url, "description": subscription.description, "events": subscription.events,
                 "agency_id": subscription.agency_id or "", "active": subscription.active,
                 "allow_private_target": subscription.allow_private_target}
     form = SubscriptionForm(data=data) if request.method == "GET" else SubscriptionForm()
-    form.agency_id.choices = [("", gettext("All agencies")),
-                              *agency_choices(list_agencies(db.session()), current_locale())]
+    choices = agency_choices(list_agencies(db.session()), current_locale())
+    if scope.agency_id is None:
+        form.agency_id.choices = [("", gettext("All agencies")), *choices]
+    else:
+        form.agency_id.choices = [choice for choice in choices if choice[0] == scope.agency_id]
+        if request.method == "GET":
+            form.agency_id.data = scope.agency_id
     return form
 
 
-def _input(form: SubscriptionForm) -> services.SubscriptionInput:
+def _input(form: SubscriptionForm, scope: Scope,
+           subscription: WebhookSubscription | None = None) -> services.SubscriptionInput:
+    if scope.may_allow_private:
+        allow_private = bool(form.allow_private_target.data)
+    else:  # an agency lead keeps what an admin decided, and cannot grant it
+        allow_private = subscription.allow_private_target if subscription is not None else False
     return services.SubscriptionInput(url=form.url.data or "", description=form.description.data or "",
-                                      events=tuple(form.events.data or ()), agency_id=form.agency_id.data or None,
-                                      active=bool(form.active.data),
-                                      allow_private_target=bool(form.allow_private_target.data))
+                                      events=tuple(form.events.data or ()),
+                                      agency_id=scope.agency_id or form.agency_id.data or None,
+                                      active=bool(form.active.data), allow_private_target=allow_private)
 
 
 def _show_problems(form: SubscriptionForm, invalid: services.SubscriptionInvalid) -> None:
@@ -77,68 +140,85 @@ def _secret_page(subscription: WebhookSubscription, secret: str, *, created: boo
 
 
 @blueprint.get("/")
-@role_required(Role.ADMIN)
-def index() -> str:
-    """Every subscription with its events, scope and state."""
-    return render_template("admin/webhooks.html", subscriptions=services.list_subscriptions(db.session()),
-                           event_labels=EVENT_LABELS)
+@role_required(Role.ADMIN, Role.OFFICER)
+@_agency_view
+def index(scope: Scope) -> str:
+    """Every subscription (of the agency) with its events, scope and state."""
+    return render_template("admin/webhooks.html", subscriptions=services.list_subscriptions(db.session(),
+                                                                                        scope.agency_id),
+                           event_labels=EVENT_LABELS, may_change=scope.may_change)
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.OFFICER)
+@_agency_view
 @transactional
-def new() -> Response | tuple[str, int]:
+def new(scope: Scope) -> Response | tuple[str, int]:
     """Create a subscription; its secret is shown on the page that answers, once."""
-    form = _form()
+    if request.method == "GET" and not scope.may_change:
+        flash(gettext("Only your agency's lead can change its webhooks."), "error")
+        return redirect(url_for(f"{request.blueprint}.index"))
+    _require_change(scope)
+    form = _form(scope)
     if form.validate_on_submit():
         try:
-            subscription, secret = services.create_subscription(db.session(), current_user(), _input(form), _now())
+            subscription, secret = services.create_subscription(db.session(), current_user(), _input(form, scope),
+                                                                 _now())
         except services.SubscriptionInvalid as invalid:
             _show_problems(form, invalid)
         else:
             return _secret_page(subscription, secret, created=True)
     return render_template("admin/webhooks_form.html", form=form, subscription=None, deliveries=[],
-                           action_form=ActionForm()), 422 if request.method == "POST" else 200
+                           action_form=ActionForm(), may_change=True, may_allow_private=scope.may_allow_private), \
+        422 if request.method == "POST" else 200
 
 
 @blueprint.route("/edit", methods=["GET", "POST"])
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.OFFICER)
+@_agency_view
 @transactional
-def edit() -> str | tuple[str, int] | Response:
+def edit(scope: Scope) -> str | tuple[str, int] | Response:
     """Change a subscription; below, its latest deliveries with their answers and a Retry button."""
     session = db.session()
     try:
-        subscription = services.get_subscription(session, _id(request.args.get("id")))
+        subscription = _subscription_in_scope(scope, _id(request.args.get("id")))
     except NotFound:
         return _not_found()
-    form = _form(subscription)
+    if request.method == "POST":
+        _require_change(scope)
+    form = _form(scope, subscription)
     if form.validate_on_submit():
         try:
-            services.update_subscription(session, current_user(), subscription.id, _input(form), _now())
+            services.update_subscription(session, current_user(), subscription.id, _input(form, scope, subscription),
+                                         _now())
         except services.SubscriptionInvalid as invalid:  # checked before anything changed
             _show_problems(form, invalid)
         else:
             flash(gettext("Webhook saved."), "success")
-            return redirect(url_for("admin.webhooks.edit", id=subscription.id))
+            return redirect(url_for(f"{request.blueprint}.edit", id=subscription.id))
     return render_template("admin/webhooks_form.html", form=form, subscription=subscription,
                            deliveries=services.recent_deliveries(session, subscription.id),
-                           event_labels=EVENT_LABELS, action_form=ActionForm()), \
+                           event_labels=EVENT_LABELS, action_form=ActionForm(), may_change=scope.may_change,
+                           may_allow_private=scope.may_allow_private), \
         422 if request.method == "POST" else 200
 
 
 @blueprint.post("/rotate")
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.OFFICER)
+@_agency_view
 @transactional
-def rotate() -> Response:
+def rotate(scope: Scope) -> Response:
     """Give the subscription a new secret, shown once; the old one stops working at once."""
+    _require_change(scope)
     form = ActionForm()
     subscription_id = _id(request.form.get("subscription_id"))
     if subscription_id is None:
         return _not_found()
     if not form.validate_on_submit():
-        return redirect(url_for("admin.webhooks.edit", id=subscription_id))
+        return redirect(url_for(f"{request.blueprint}.edit", id=subscription_id))
     session = db.session()
     try:
+        _subscription_in_scope(scope, subscription_id)
         secret = services.rotate_secret(session, current_user(), subscription_id, _now())
     except NotFound:
         return _not_found()
@@ -146,14 +226,20 @@ def rotate() -> Response:
 
 
 @blueprint.post("/retry")
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.OFFICER)
+@_agency_view
 @transactional
-def retry() -> Response:
+def retry(scope: Scope) -> Response:
     """Send a failed delivery again, then show its subscription."""
+    _require_change(scope)
     form = ActionForm()
     delivery_id = _id(request.form.get("delivery_id"))
     subscription_id = _id(request.form.get("subscription_id"))
     if subscription_id is None:
+        return _not_found()
+    try:
+        _subscription_in_scope(scope, subscription_id)
+    except NotFound:
         return _not_found()
     if delivery_id is None:
         flash(gettext("That delivery is not waiting for a retry."), "error")
@@ -164,4 +250,4 @@ def retry() -> Response:
             flash(gettext("That delivery is not waiting for a retry."), "error")
         else:
             flash(gettext("Delivery %(id)s will be sent again.", id=delivery_id), "success")
-    return redirect(url_for("admin.webhooks.edit", id=subscription_id))
+    return redirect(url_for(f"{request.blueprint}.edit", id=subscription_id))
