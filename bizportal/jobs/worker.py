@@ -30,6 +30,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
+from ..ops.logs import quiet_noisy_loggers
 from . import registry, services
 
 logger = logging.getLogger(__name__)
@@ -129,5 +130,6 @@ def worker_command(queues: tuple[str, ...], burst: bool, with_scheduler: bool, r
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # proxy to the real app
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        quiet_noisy_loggers()
     run_worker(app, queues or registry.QUEUES, burst=burst, with_scheduler=with_scheduler,
                reconcile_every=reconcile_every, fork=fork, name=name)

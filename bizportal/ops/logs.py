@@ -22,6 +22,8 @@ from flask import Flask, Response, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+QUIET_LOGGERS = {"weasyprint.progress": logging.WARNING}
+"""Libraries whose INFO lines are noise in the portal's logs: WeasyPrint logs seven "Step n" lines per licence."""
 _request_id: ContextVar[str | None] = ContextVar("bizportal_request_id", default=None)
 
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime",
@@ -82,6 +84,13 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     handler.bizportal = True  # type: ignore[attr-defined]  # marks our handler so a second call replaces it
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_noisy_loggers()
+
+
+def quiet_noisy_loggers() -> None:
+    """Raise the level of `QUIET_LOGGERS`, whoever configured the root logger."""
+    for name, quiet_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet_level)
 
 
 def init_app(app: Flask, *, production: bool) -> None:
