@@ -31,7 +31,8 @@ from .factories import FIXTURE_TREE, load, migrated_app
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The application, on a database migrated once per test session."""
-    with migrated_app(tmp_path_factory.mktemp("app")) as application:
+    # Jobs run in the committing thread: a test's rows live in one transaction on one connection (`db_session`).
+    with migrated_app(tmp_path_factory.mktemp("app"), JOBS_IN_BACKGROUND=False) as application:
         yield application
 
 

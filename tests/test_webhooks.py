@@ -3,7 +3,9 @@ retries after a failing receiver, one request per delivery however often its job
 internal addresses (on save and again at delivery), agency scoping, and the admin pages.
 
 Real services, real database (SQLite or PostgreSQL), real HTTP on 127.0.0.1; jobs run in-process after the
-commit (the tests' app has no REDIS_URL) and their retries are driven by `reconcile`, as cron would.
+commit (the tests' app has no REDIS_URL) and their retries are driven by `reconcile`, as cron would. The tests'
+app runs them in the thread that committed (`JOBS_IN_BACKGROUND` off: each test's rows live in one transaction
+on one connection); the demo's background thread is tested on an app of its own, with real commits.
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A real HTTP server on 127.0.0.1 that records each POST and answers with the next scripted status."""
+    """A real HTTP server on 127.0.0.1 that records each POST and answers with the next scripted status.
+
+    `gate`, when a test sets it, holds every answer until the test opens it; `arrived` is set by each POST."""
 
     statuses: list[int] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    gate: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -70,6 +76,9 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802  # the name http.server calls
                 length = int(self.headers.get("Content-Length") or 0)
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), self.rfile.read(length)))
+                receiver.arrived.set()
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 answer = json.dumps({"answered": status}).encode()
                 self.send_response(status)
@@ -561,6 +570,66 @@ def test_a_real_worker_delivers_and_retries_after_a_failing_receiver(rq_app: Fla
     header = {key.lower(): value for key, value in last.headers.items()}["bizportal-signature"]
     assert signing.verify(secret, header, last.body, int(time.time()))
     assert json.loads(last.body)["data"]["application_id"] == application_id
+
+
+# --------------------------------------------------------------------------- the demo: no Redis
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app as the README's demo runs it (no Redis: jobs in-process, deliveries on a background thread), on a
+    database of its own whose commits are real, so the background thread and a second session see them."""
+    from .factories import migrated_app
+
+    with migrated_app(tmp_path_factory.mktemp("webhooks-demo")) as application:
+        yield application
+
+
+def test_in_the_demo_a_slow_receiver_holds_up_neither_the_request_nor_the_database(demo_app: Flask,
+                                                                                    receiver: Receiver) -> None:
+    """The receiver takes its time: submitting returns at once, and while the POST waits no lock is held on the
+    delivery's row, nor (SQLite) on the database: another transaction locks that row and writes meanwhile."""
+    from sqlalchemy.orm import Session as PlainSession
+
+    from bizportal.applications import decisions
+    from bizportal.config import BIZPORTAL_ROOT
+    from bizportal.extensions import db
+
+    from .factories import load
+    from .test_applications import complete_food
+
+    receiver.gate = threading.Event()
+    with demo_app.app_context():
+        session = db.session()
+        load(session, BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
+        admin = make_quick_user(session, role=Role.ADMIN)
+        subscription_id, _ = subscribe(demo_app, session, admin, receiver.url)
+        applicant = make_quick_user(session)
+        application = complete_food(session, applicant, make_business(session, owner=applicant), demo_app)
+        try:
+            with unit_of_work(session):
+                decisions.submit(session, application, dt.datetime.now(dt.UTC))
+            assert receiver.arrived.wait(10), "the delivery never reached the receiver"
+            assert not receiver.gate.is_set()  # the receiver still holds its answer: the submission did not wait
+            session.expire_all()
+            waiting = session.scalars(select(WebhookDelivery).where(
+                WebhookDelivery.subscription_id == subscription_id)).one()
+            assert (waiting.status, waiting.attempts) == (DeliveryStatus.PENDING, 0)
+            delivery_id = waiting.id
+            session.rollback()  # this read's transaction ends: only the delivery job could still hold a lock
+            with PlainSession(db.engine) as other, unit_of_work(other):
+                other.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                              .with_for_update(nowait=True)).one()
+                other.get_one(WebhookSubscription, subscription_id).description = "changed while a POST waits"
+        finally:
+            receiver.gate.set()
+        assert jobs.wait_for_background_jobs(timeout=30)
+        session.expire_all()
+        delivered = session.get_one(WebhookDelivery, delivery_id)
+        assert (delivered.status, delivered.attempts, delivered.last_status_code) == (DeliveryStatus.DELIVERED, 1,
+                                                                                      200)
+        assert session.get_one(WebhookSubscription, subscription_id).description == "changed while a POST waits"
+        assert session.get_one(Job, delivered.job_id).status is JobStatus.DONE
+        assert len(receiver.requests) == 1
 
 
 # --------------------------------------------------------------------------- an agency's own webhooks

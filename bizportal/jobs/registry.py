@@ -4,6 +4,12 @@ A handler gets the session and the job's payload and runs inside the job's unit 
 work: whatever it writes commits together with the job's "done" mark, or not at all.
 It must be idempotent with respect to anything outside the database (write files
 atomically, under names derived from the payload).
+
+A job that waits on another system (a webhook POST) registers an `Exchange` instead,
+so that no transaction, row lock or SQLite write lock is held while it waits:
+`prepare` reads what to send in a short transaction, `send` talks to the other system
+with no transaction open, and `record` writes the answer in the transaction that marks
+the job done.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,17 +30,32 @@ FailureHook = Callable[[Session, dict[str, Any], Exception, dt.datetime | None],
 when it was the last). Lets a domain keep its own record of attempts, which the handler's rollback would undo."""
 
 
+class Exchange(Protocol):
+    """A job in three steps, so that waiting on another system holds nothing in the database."""
+
+    def prepare(self, session: Session, payload: dict[str, Any]) -> Any | None:
+        """In a short transaction of its own: what `send` needs, or None when there is nothing to send (the job
+        is then done, with whatever `prepare` wrote)."""
+
+    def send(self, prepared: Any) -> Any:
+        """With no transaction open: talk to the other system; raise to fail the attempt (it is retried)."""
+
+    def record(self, session: Session, payload: dict[str, Any], sent: Any) -> None:
+        """In the transaction that marks the job done: keep what `send` returned."""
+
+
 @dataclass(frozen=True)
 class Kind:
-    """A registered job kind."""
+    """A registered job kind: a `run` handler, or an `exchange`."""
 
     name: str
     queue: str
-    run: Handler
+    run: Handler | None
     max_attempts: int
     backoff: tuple[int, ...]
     """Seconds to wait before the 2nd, 3rd, ... attempt; the last figure repeats."""
     on_failure: FailureHook | None = None
+    exchange: Exchange | None = None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -49,16 +70,27 @@ def handler(name: str, *, queue: str = "default", max_attempts: int = 5,
             backoff: tuple[int, ...] = DEFAULT_BACKOFF,
             on_failure: FailureHook | None = None) -> Callable[[Handler], Handler]:
     """Register `function` as the handler of job kind `name`."""
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
-    if max_attempts < 1 or not backoff or min(backoff) < 0:
-        raise ValueError(f"job kind {name!r}: max_attempts must be at least 1 and backoff non-empty, not negative")
+    _check_options(name, queue, max_attempts, backoff)
 
     def register(function: Handler) -> Handler:
         _KINDS[name] = Kind(name, queue, function, max_attempts, tuple(backoff), on_failure)
         return function
 
     return register
+
+
+def register_exchange(name: str, exchange: Exchange, *, queue: str = "default", max_attempts: int = 5,
+                      backoff: tuple[int, ...] = DEFAULT_BACKOFF, on_failure: FailureHook | None = None) -> None:
+    """Register `exchange` as job kind `name` (see `Exchange`)."""
+    _check_options(name, queue, max_attempts, backoff)
+    _KINDS[name] = Kind(name, queue, None, max_attempts, tuple(backoff), on_failure, exchange)
+
+
+def _check_options(name: str, queue: str, max_attempts: int, backoff: tuple[int, ...]) -> None:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
+    if max_attempts < 1 or not backoff or min(backoff) < 0:
+        raise ValueError(f"job kind {name!r}: max_attempts must be at least 1 and backoff non-empty, not negative")
 
 
 def preload(function: Callable[[], None]) -> Callable[[], None]:

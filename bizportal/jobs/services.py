@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +124,10 @@ def dispatch(delivery: Delivery, *, delay: dt.timedelta | None = None, connectio
     connection = connection or redis_connection()
     if connection is None:
         if delay is None or delay.total_seconds() <= 0:
-            perform(delivery.job_id)
+            if delivery.queue in BACKGROUND_QUEUES and current_app.config.get("JOBS_IN_BACKGROUND", True):
+                _perform_in_background(delivery.job_id)
+            else:
+                perform(delivery.job_id)
             return "ran"
         return "deferred"  # in-process retries wait for `bizportal jobs reconcile`
     try:
@@ -131,6 +136,51 @@ def dispatch(delivery: Delivery, *, delay: dt.timedelta | None = None, connectio
         logger.warning("job not enqueued, Redis unavailable", extra={"job_id": delivery.job_id, "error": str(error)})
         return "deferred"
     return "enqueued"
+
+
+BACKGROUND_QUEUES = frozenset({"notifications"})
+"""Without Redis, jobs of these queues (they talk to other systems: webhooks, later e-mail) run on a thread of
+their own after the commit, so the request that caused them never waits on another system; the others (a licence)
+run in the request, so that the demo shows their result at once. `JOBS_IN_BACKGROUND = False` in the app's config
+runs them in the request too (the tests, whose rows live in one transaction on one connection)."""
+_background_threads: set[threading.Thread] = set()
+_background_lock = threading.Lock()
+
+
+def _perform_in_background(job_id: int) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app behind the proxy
+    request_id = current_request_id()
+
+    def work() -> None:
+        try:
+            with app.app_context(), bound_request_id(request_id):
+                try:
+                    perform(job_id)
+                finally:
+                    db.session.remove()
+        finally:
+            with _background_lock:
+                _background_threads.discard(thread)
+
+    thread = threading.Thread(target=work, name=f"bizportal-job-{job_id}", daemon=True)
+    with _background_lock:
+        _background_threads.add(thread)
+    thread.start()
+
+
+def wait_for_background_jobs(timeout: float = 30.0) -> bool:
+    """Wait for the in-process background jobs started so far (tests; a clean stop); False if some still run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _background_lock:
+            running = list(_background_threads)
+        if not running:
+            return True
+        for thread in running:
+            thread.join(max(deadline - time.monotonic(), 0))
+        if time.monotonic() >= deadline:
+            with _background_lock:
+                return not _background_threads
 
 
 def _enqueue(connection: Any, delivery: Delivery, delay: dt.timedelta | None) -> None:
@@ -162,30 +212,60 @@ def perform(job_id: int, now_factory: Callable[[], dt.datetime] = _now) -> Outco
     marked failed with the error for admins to see. A second delivery of a job that is
     done returns at once; one that arrives while another worker runs it skips the
     locked row (PostgreSQL) or waits for its commit and then finds it done (SQLite).
+    An `Exchange` kind runs in two transactions with its `send` between them, holding
+    no lock while it waits on the other system.
     """
     session = db.session()
     try:
         with unit_of_work(session):
-            job = session.scalars(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)
-                                  .execution_options(populate_existing=True)).first()
-            if job is None:
-                exists = session.scalar(select(Job.id).where(Job.id == job_id)) is not None
-                return Outcome(job_id, "busy" if exists else "missing")
-            if job.status is not JobStatus.PENDING:
-                return Outcome(job_id, "already done")
+            job = _locked_pending(session, job_id, skip_locked=True)
+            if isinstance(job, Outcome):
+                return job
             payload = dict(job.payload)
-            with bound_request_id(payload.pop(REQUEST_ID_KEY, None) or current_request_id()):
+            request_id = payload.pop(REQUEST_ID_KEY, None) or current_request_id()
+            job_kind = kind(job.kind)
+            with bound_request_id(request_id):
                 logger.info("job started", extra={"job_id": job_id, "kind": job.kind, "attempt": job.attempts + 1})
-                kind(job.kind).run(session, payload)
-            finished = now_factory()
-            job.status, job.attempts, job.finished_at, job.updated_at = JobStatus.DONE, job.attempts + 1, \
-                finished, finished
-            job.last_error = None
+                if job_kind.exchange is None:
+                    assert job_kind.run is not None  # noqa: S101  # a kind has one or the other (registry)
+                    job_kind.run(session, payload)
+                    prepared = None
+                else:
+                    prepared = job_kind.exchange.prepare(session, payload)
+            if prepared is None:
+                _mark_done(job, now_factory())
+        if prepared is not None:
+            assert job_kind.exchange is not None  # noqa: S101  # only an exchange prepares
+            with bound_request_id(request_id):
+                sent = job_kind.exchange.send(prepared)  # no transaction open while the other system answers
+            with unit_of_work(session):
+                job = _locked_pending(session, job_id, skip_locked=False)
+                if isinstance(job, Outcome):
+                    return job
+                job_kind.exchange.record(session, payload, sent)
+                _mark_done(job, now_factory())
         logger.info("job done", extra={"job_id": job_id})
         return Outcome(job_id, "done")
     except Exception as error:
         logger.exception("job failed", extra={"job_id": job_id})
         return _record_failure(job_id, error, now_factory())
+
+
+def _locked_pending(session: Session, job_id: int, *, skip_locked: bool) -> Job | Outcome:
+    """The job's row, locked, when it is still pending; otherwise what `perform` answers."""
+    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update(skip_locked=skip_locked)
+                          .execution_options(populate_existing=True)).first()
+    if job is None:
+        exists = session.scalar(select(Job.id).where(Job.id == job_id)) is not None
+        return Outcome(job_id, "busy" if exists else "missing")
+    if job.status is not JobStatus.PENDING:
+        return Outcome(job_id, "already done")
+    return job
+
+
+def _mark_done(job: Job, finished: dt.datetime) -> None:
+    job.status, job.attempts, job.finished_at, job.updated_at = JobStatus.DONE, job.attempts + 1, finished, finished
+    job.last_error = None
 
 
 def _record_failure(job_id: int, error: Exception, now: dt.datetime) -> Outcome:

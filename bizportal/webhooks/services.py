@@ -322,54 +322,76 @@ def _exchange(connection: http.client.HTTPConnection, target: targets.Target, bo
         connection.close()
 
 
-def deliver(session: Session, delivery_id: int, now: dt.datetime | None = None) -> str:
-    """Send one delivery (the `webhooks.deliver` job); returns what happened.
+@dataclass(frozen=True)
+class Outgoing:
+    """One attempt of a delivery, read in the job's first transaction and sent with none open."""
 
-    A delivery already delivered is not sent again ("already delivered"); one whose
-    subscription is gone or paused is marked failed without sending. A non-2xx answer
-    or a network error raises `DeliveryFailed`, so the jobs system retries with its
-    backoff and `record_failure` keeps the attempt on the delivery row.
-    """
-    delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                               .with_for_update()).first()
-    if delivery is None:
-        return "missing"
-    if delivery.status is DeliveryStatus.DELIVERED:
-        return "already delivered"
-    subscription = delivery.subscription
-    if not subscription.active:
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        delivery.last_error = "subscription paused: not sent"
-        return "paused"
-    try:
-        target = targets.check(subscription.url, allow_private=subscription.allow_private_target)
-    except targets.TargetRefused as refused:
-        raise DeliveryFailed(f"target refused: {refused}") from None
-    body = body_of(delivery)
-    timestamp = int(time.time())
-    headers = {"Content-Type": "application/json", "Bizportal-Event-Id": delivery.event_id,
-               "Bizportal-Event-Type": delivery.event_type,
-               signing.SIGNATURE_HEADER: signing.signature_header(subscription.secret, timestamp, body)}
-    try:
-        response = post(target, body, headers)
-    except (OSError, http.client.HTTPException) as error:
-        raise DeliveryFailed(f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]) from None
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"HTTP {response.status_code}", response.status_code, response.excerpt)
-    finished = now or dt.datetime.now(dt.UTC)
-    delivery.status, delivery.attempts = DeliveryStatus.DELIVERED, delivery.attempts + 1
-    delivery.last_status_code, delivery.last_response_excerpt = response.status_code, response.excerpt
-    delivery.last_error, delivery.delivered_at, delivery.next_attempt_at = None, finished, None
-    session.flush()
-    logger.info("webhook delivered", extra={"delivery_id": delivery.id, "status_code": response.status_code})
-    return "delivered"
+    delivery_id: int
+    url: str
+    allow_private_target: bool
+    secret: str
+    event_id: str
+    event_type: str
+    body: bytes
+
+
+class DeliveryExchange:
+    """The `webhooks.deliver` job as an exchange (`jobs.registry.Exchange`): the POST, which may take up to
+    `TOTAL_TIMEOUT` seconds, holds no row lock and no transaction (on SQLite, no write lock on the portal)."""
+
+    def prepare(self, session: Session, payload: dict[str, Any]) -> Outgoing | None:
+        """What to send for delivery `payload["delivery_id"]`, or None: missing, already delivered, or its
+        subscription is paused (then marked failed without sending)."""
+        delivery = _locked_delivery(session, int(payload["delivery_id"]))
+        if delivery is None or delivery.status is DeliveryStatus.DELIVERED:
+            return None
+        subscription = delivery.subscription
+        if not subscription.active:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            delivery.last_error = "subscription paused: not sent"
+            return None
+        return Outgoing(delivery.id, subscription.url, subscription.allow_private_target, subscription.secret,
+                        delivery.event_id, delivery.event_type, body_of(delivery))
+
+    def send(self, outgoing: Outgoing) -> Response:
+        """Check the target again (its name may point elsewhere now), sign and POST; `DeliveryFailed` unless the
+        receiver answers 2xx."""
+        try:
+            target = targets.check(outgoing.url, allow_private=outgoing.allow_private_target)
+        except targets.TargetRefused as refused:
+            raise DeliveryFailed(f"target refused: {refused}") from None
+        headers = {"Content-Type": "application/json", "Bizportal-Event-Id": outgoing.event_id,
+                   "Bizportal-Event-Type": outgoing.event_type,
+                   signing.SIGNATURE_HEADER: signing.signature_header(outgoing.secret, int(time.time()), outgoing.body)}
+        try:
+            response = post(target, outgoing.body, headers)
+        except (OSError, http.client.HTTPException) as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]) from None
+        if not 200 <= response.status_code < 300:
+            raise DeliveryFailed(f"HTTP {response.status_code}", response.status_code, response.excerpt)
+        return response
+
+    def record(self, session: Session, payload: dict[str, Any], response: Response) -> None:
+        """Mark the delivery delivered with the receiver's answer."""
+        delivery = _locked_delivery(session, int(payload["delivery_id"]))
+        if delivery is None or delivery.status is DeliveryStatus.DELIVERED:
+            return
+        delivery.status, delivery.attempts = DeliveryStatus.DELIVERED, delivery.attempts + 1
+        delivery.last_status_code, delivery.last_response_excerpt = response.status_code, response.excerpt
+        delivery.last_error, delivery.delivered_at, delivery.next_attempt_at = None, dt.datetime.now(dt.UTC), None
+        session.flush()
+        logger.info("webhook delivered", extra={"delivery_id": delivery.id, "status_code": response.status_code})
+
+
+def _locked_delivery(session: Session, delivery_id: int) -> WebhookDelivery | None:
+    return session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                           .with_for_update()).first()
 
 
 def record_failure(session: Session, payload: dict[str, Any], error: Exception,
                    next_attempt: dt.datetime | None) -> None:
     """Keep a failed attempt on the delivery row (the job's rollback undid the handler's writes)."""
-    delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == int(payload["delivery_id"]))
-                               .with_for_update()).first()
+    delivery = _locked_delivery(session, int(payload["delivery_id"]))
     if delivery is None or delivery.status is DeliveryStatus.DELIVERED:
         return
     delivery.attempts += 1
