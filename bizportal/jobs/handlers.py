@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..accounts import mail  # noqa: F401
 from ..licences import jobs as licence_jobs  # noqa: F401
 from ..webhooks import jobs as webhook_jobs  # noqa: F401
 from . import builtin  # noqa: F401
