@@ -134,6 +134,7 @@ def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: 
             break
         renderer.render(documents[index])
     results.put((started, time.perf_counter(), time.process_time() - cpu))
+    renderer.close()
 
 
 def plain_loop(documents: list[Any], processes: int) -> tuple[float, float]:

@@ -159,6 +159,21 @@ def test_a_warm_shutdown_finishes_the_current_job(jobs_app: Flask, redis_url: st
     assert marker_count(jobs_app, marker) == 1
 
 
+def test_a_stopped_worker_leaves_no_font_folder_behind(jobs_app: Flask, workers: StartWorker, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """WeasyPrint copies the licence fonts into a temporary folder when the worker builds its renderer; a
+    worker stopped by SIGTERM removes it (it used to stay behind at every stop)."""
+    temporary = tmp_path / "worker-tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # the worker's temporary folder, and only its
+    worker = workers()
+    wait_for(lambda: "Listening on" in worker.log(), timeout=60, message="the worker to start")
+    assert any(temporary.glob("weasyprint-*")), "the worker built its renderer at start"
+    assert worker.terminate(timeout=30) == 0, worker.log()[-3000:]
+    assert list(temporary.iterdir()) == [], worker.log()[-3000:]
+    assert "Exception ignored" not in worker.log()
+
+
 def test_a_failing_job_is_retried_with_backoff_then_marked_failed_with_its_error(
         jobs_app: Flask, workers: StartWorker) -> None:
     worker = workers()  # its scheduler moves the retries (1 s, then 2 s later) into the queue

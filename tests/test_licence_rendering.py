@@ -94,8 +94,10 @@ def key() -> SigningKey:
 
 
 @pytest.fixture(scope="module")
-def renderer() -> LicenceRenderer:
-    return LicenceRenderer()
+def renderer() -> Iterator[LicenceRenderer]:
+    built = LicenceRenderer()
+    yield built
+    built.close()
 
 
 def thai_address(subdistrict_code: str, house_no: str, **parts: str) -> dict[str, str]:

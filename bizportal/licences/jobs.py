@@ -7,6 +7,7 @@ come from several request threads at once, so rendering is serialised by a lock.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import threading
 from pathlib import Path
@@ -35,6 +36,17 @@ def renderer() -> LicenceRenderer:
 
             _renderer = LicenceRenderer()
         return _renderer
+
+
+@atexit.register
+def release_renderer() -> None:
+    """Close the process's renderer (its font folder is removed) while the interpreter still works: at exit,
+    or when a worker stops."""
+    global _renderer
+    with _lock:
+        if _renderer is not None:
+            _renderer.close()
+            _renderer = None
 
 
 @preload

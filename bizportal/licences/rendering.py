@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -101,6 +102,24 @@ class LicenceRenderer:
         self.jinja = Environment(loader=FileSystemLoader(str(self.templates_dir)),
                                  autoescape=select_autoescape(default=True, default_for_string=True),
                                  undefined=StrictUndefined, auto_reload=False)
+
+    def close(self) -> None:
+        """Remove the folder where WeasyPrint copied the licence fonts. Call it when done with the renderer.
+
+        WeasyPrint removes that folder when its `FontConfiguration` is collected, which does not happen
+        for a renderer hidden from the collector (`gc.freeze()` in the worker) and fails at interpreter
+        exit: each stopped worker left a folder of fonts in the temporary directory.
+        """
+        folder = getattr(self.font_config, "_folder", None)  # WeasyPrint's own temporary font folder
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+            self.font_config._folder = None
+
+    @property
+    def font_folder(self) -> Path | None:
+        """Where WeasyPrint keeps the fonts it loaded for this renderer (None once closed)."""
+        folder = getattr(self.font_config, "_folder", None)
+        return Path(folder) if folder else None
 
     def html(self, document: LicenceDocument) -> str:
         """The HTML of the licence, for tests and for a preview page."""
