@@ -9,6 +9,7 @@ exactly once. Select them with `-m faults`.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -159,6 +160,13 @@ def test_a_warm_shutdown_finishes_the_current_job(jobs_app: Flask, redis_url: st
     assert marker_count(jobs_app, marker) == 1
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a handler for SIGTERM (the `SigCgt` mask of /proc/<pid>/status)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
 def test_a_stopped_worker_leaves_no_font_folder_behind(jobs_app: Flask, workers: StartWorker, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """WeasyPrint copies the licence fonts into a temporary folder when the worker builds its renderer; a
@@ -167,7 +175,8 @@ def test_a_stopped_worker_leaves_no_font_folder_behind(jobs_app: Flask, workers:
     temporary.mkdir()
     monkeypatch.setenv("TMPDIR", str(temporary))  # the worker's temporary folder, and only its
     worker = workers()
-    wait_for(lambda: "Listening on" in worker.log(), timeout=60, message="the worker to start")
+    # RQ installs its SIGTERM handler after "Listening on" and after starting its scheduler: wait for it.
+    wait_for(lambda: catches_sigterm(worker.process.pid), timeout=60, message="the worker to handle SIGTERM")
     assert any(temporary.glob("weasyprint-*")), "the worker built its renderer at start"
     assert worker.terminate(timeout=30) == 0, worker.log()[-3000:]
     assert list(temporary.iterdir()) == [], worker.log()[-3000:]
