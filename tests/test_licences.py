@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from bizportal.accounts.models import Role, User
@@ -261,6 +261,14 @@ def test_concurrent_approvals_get_distinct_consecutive_numbers(tmp_path: Path, a
             final_tasks.append((task.id, task.version_id))
         officer_ids = [user.id for user in deciders]
         db.session.remove()
+        if db.engine.dialect.name == "sqlite":
+            # SQLite lets one writer at a time: the 50 decisions queue for its lock. The portal's busy timeout
+            # (5 s, meant for a few writers) can run out for an unlucky one whose retries keep losing the race,
+            # and the approval then fails with "database is locked" (a 503 to a user). This test is about the
+            # numbers, so its connections wait longer; PostgreSQL queues on the counter's row lock instead.
+            event.listen(db.engine, "connect", lambda connection, _record: connection.execute(
+                "PRAGMA busy_timeout=120000"))
+            db.engine.dispose()  # the connections made so far have the 5 s timeout
 
         barrier = threading.Barrier(approvals)
         errors: list[str] = []
