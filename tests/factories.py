@@ -75,6 +75,9 @@ def migrated_app(directory: Path, **config: Any) -> Iterator[Flask]:
         try:
             yield app
         finally:
+            from bizportal.jobs.services import wait_for_background_jobs
+
+            wait_for_background_jobs(timeout=30)  # no delivery or e-mail thread outlives its database
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
