@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,7 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     cpu_before: dict[int, float] = {}
     try:
         for process in processes:
-            wait_for(lambda process=process: "Listening on" in process.log(), timeout=120,
+            wait_for(partial(_listening, process), timeout=120,
                      message="the worker to start")
         warm_up, measured = licence_ids[:workers], licence_ids[workers:]
         for index in range(-1, rounds):  # round -1: each worker's first job warms its caches; not counted
@@ -268,6 +269,10 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     return Measured(len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, plain_cpu,
                     sum(max(used, 0.0) for pid, used in cpu_used.items() if pid in worker_pids),
                     sum(max(used, 0.0) for pid, used in cpu_used.items() if pid not in worker_pids), memory)
+
+
+def _listening(process: Any) -> bool:
+    return "Listening on" in process.log()
 
 
 def _last_ended(redis_url: str, job_ids: list[int]) -> dt.datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -164,6 +165,14 @@ def nested_answers(application: Application) -> dict[str, dict[str, Any]]:
             for step in current.steps}
 
 
+def _set_answer(answers: dict[str, Any], *, step: str, field: str, value: Any) -> None:
+    answers[step][field] = value
+
+
+def _set_postcode(answers: dict[str, Any], *, step: str, field: str, postcode: str) -> None:
+    answers[step][field]["postcode"] = postcode
+
+
 def errors_of(schema: dict[str, Any], answers: Any) -> list[str]:
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
     return ["/" + "/".join(map(str, error.absolute_path)) for error in validator.iter_errors(answers)]
@@ -192,21 +201,22 @@ def test_seed_form_schema_is_valid_and_accepts_a_complete_answer_set(db_session:
                 continue
             where = f"/{step.id}/{item.id}"
             if item.type is FieldType.CHOICE:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "not-an-option"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="not-an-option"), where))
             elif item.type is FieldType.THAI_ADDRESS:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s][f].update(postcode="1020"), where + "/postcode"))
+                postcode = partial(_set_postcode, step=step.id, field=item.id, postcode="1020")
+                wrong.append((postcode, where + "/postcode"))
             elif item.type in {FieldType.NUMBER, FieldType.INTEGER, FieldType.AREA_M2, FieldType.MONEY}:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "150"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="150"), where))
             elif item.type is FieldType.DATE:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "31/12/2569"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="31/12/2569"), where))
             elif item.type is FieldType.CITIZEN_ID:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "12345"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="12345"), where))
             elif item.type is FieldType.YES_NO:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "yes"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="yes"), where))
             elif item.type is FieldType.EMAIL:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: "not an address"}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value="not an address"), where))
             elif item.type is FieldType.DECLARATION and item.required and item.when is None:
-                wrong.append((lambda a, s=step.id, f=item.id: a[s].update({f: False}), where))
+                wrong.append((partial(_set_answer, step=step.id, field=item.id, value=False), where))
     assert len(wrong) > 5
     for change, path in wrong:
         broken = copy.deepcopy(answers)

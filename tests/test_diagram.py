@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 from flask.testing import FlaskClient
@@ -18,7 +18,7 @@ from .factories import SEED_KEYS, validate
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def seed_specs() -> dict[str, PermitSpec]:
+def seed_specs() -> Mapping[str, PermitSpec]:
     result = validate(BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
     assert result.ok
     return result.specs

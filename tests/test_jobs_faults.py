@@ -116,9 +116,10 @@ def wait_until_done(app: Flask, job_id: int, worker: WorkerProcess | None = None
         job = job_row(app, job_id)
         return job if job.status is not JobStatus.PENDING else None
 
-    return wait_for(finished, timeout=timeout,
-                    message=lambda: f"job {job_id} to finish" + (f"; worker log:\n{worker.log()[-3000:]}"
-                                                                  if worker else ""))
+    job: Job = wait_for(finished, timeout=timeout,
+                        message=lambda: f"job {job_id} to finish" + (f"; worker log:\n{worker.log()[-3000:]}"
+                                                                      if worker else ""))
+    return job
 
 
 def rq_status(redis_url: str, rq_id: str) -> str | None:
@@ -327,7 +328,7 @@ def approve_application(app: Flask) -> int:
 def _seeds_loaded(session: Any) -> bool:
     from bizportal.permits.models import PermitType
 
-    return session.scalar(select(func.count()).select_from(PermitType)) > 0
+    return bool(session.scalar(select(func.count()).select_from(PermitType)))
 
 
 def licence_state(app: Flask, licence_id: int) -> tuple[LicenceStatus, int, list[Path], int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,10 @@ def trial_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask,
     with redis_database() as redis_url, migrated_app(tmp_path_factory.mktemp("trials"),
                                                      REDIS_URL=redis_url) as app:
         yield app, redis_url
+
+
+def _start_message(worker: WorkerProcess) -> str:
+    return "a render job to start:\n" + worker.log()[-2000:]
 
 
 def _started_jobs(redis_url: str) -> int:
@@ -91,7 +96,7 @@ def test_100_workers_killed_mid_work_lose_and_duplicate_no_licence(trial_app: tu
                                         for _ in range(2)]
         try:
             wait_for(lambda: _started_jobs(redis_url) > 0 or _pending_jobs(app) == 0, timeout=60, interval=0.01,
-                     message=lambda first=workers[0]: "a render job to start:\n" + first.log()[-2000:])
+                     message=partial(_start_message, workers[0]))
             time.sleep(randomness.uniform(0.0, 0.25))
             mid_job += _started_jobs(redis_url) > 0
         finally:

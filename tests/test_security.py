@@ -214,7 +214,7 @@ def test_markup_typed_by_an_applicant_is_shown_as_text_to_everyone(
     application = complete_food(db_session, applicant, business, app, business_name=IMAGE,
                                 applicant_name=SCRIPT)
     with unit_of_work(db_session):
-        decisions.submit(db_session, db_session.get(Application, application.id), NOW)
+        decisions.submit(db_session, db_session.get_one(Application, application.id), NOW)
     task = db_session.scalars(select(ReviewTask).where(ReviewTask.application_id == application.id)).first()
     assert task is not None
     officer = make_quick_user(db_session, role=Role.OFFICER, agency_id=task.agency_id, email="officer.x@example.com")

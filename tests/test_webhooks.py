@@ -11,6 +11,7 @@ on one connection); the demo's background thread is tested on an app of its own,
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import socket
 import threading
@@ -335,7 +336,7 @@ def _loopback_name() -> str:
     """A host name other than "localhost" that resolves to a loopback address here (the machine's own name)."""
     name = socket.gethostname()
     addresses = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
-    if not any(targets.ipaddress.ip_address(address).is_loopback for address in addresses):
+    if not any(ipaddress.ip_address(address).is_loopback for address in addresses):
         pytest.skip(f"{name} does not resolve to a loopback address on this machine")
     return name
 
@@ -402,8 +403,8 @@ def test_public_addresses_pass_and_disguised_private_ones_do_not() -> None:
     private = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
                "224.0.0.1", "255.255.255.255", "::1", "::", "fc00::1", "fe80::1", "::ffff:10.0.0.1",
                "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "ff02::1"]
-    assert [address for address in public if not targets.is_public(targets.ipaddress.ip_address(address))] == []
-    assert [address for address in private if targets.is_public(targets.ipaddress.ip_address(address))] == []
+    assert [address for address in public if not targets.is_public(ipaddress.ip_address(address))] == []
+    assert [address for address in private if targets.is_public(ipaddress.ip_address(address))] == []
 
 
 # --------------------------------------------------------------------------- admin pages
@@ -414,7 +415,8 @@ def test_admin_creates_sees_the_secret_once_and_rotates_it(client: FlaskClient, 
     load_seeds()  # the agencies
     log_in(client, admin.email)
     response = submit(client, "/admin/webhooks/new", {
-        "url": receiver.url, "description": "ระบบของหน่วยงาน", "events": ["application_submitted", "licence_issued"],
+        "url": receiver.url, "description": "ระบบของหน่วยงาน",
+        "events": ["application_submitted", "licence_issued"],  # type: ignore[dict-item]  # a multi-valued field
         "agency_id": "", "active": "y", "allow_private_target": "y"})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     subscription = db_session.scalars(select(WebhookSubscription)).one()
@@ -479,7 +481,8 @@ def test_licence_issued_and_revoked_are_delivered(app: Flask, client: FlaskClien
                                                   admin: User, applicant: User, business: Business,
                                                   receiver: Receiver) -> None:
     """The licence is issued by the render job (itself a job): its event's delivery is a job scheduled there."""
-    from .test_licences import as_user, change, issued, officer
+    from .test_licences import as_user, change, issued
+    from .test_review import officer
 
     subscription_id, secret = subscribe(app, db_session, admin, receiver.url,
                                         events=("licence_issued", "licence_revoked"), agency_id="demo_municipality")
