@@ -389,6 +389,36 @@ def test_verify_qr_checks_against_a_published_public_key(
     assert jwks.exit_code == 0 and f'"kid": "{portal_key.kid}"' in jwks.output
 
 
+def _development_key_id(folder: str, barrier: Any, results: Any) -> None:
+    barrier.wait(timeout=60)
+    try:
+        results.put(signing_key(None, Path(folder), production=False).kid)
+    except SigningKeyError as error:
+        results.put(f"error: {error}")
+
+
+def test_workers_starting_together_share_one_complete_development_key(tmp_path: Path) -> None:
+    """Eight processes make the development key at the same moment, five times over: every one gets the same
+    key, none reads a half-written file (a worker once failed every licence with "MalformedFraming" after
+    another was killed while writing it), and no temporary file is left."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(5):
+        folder = tmp_path / f"instance-{attempt}"
+        barrier, results = context.Barrier(8), context.Queue()
+        processes = [context.Process(target=_development_key_id, args=(str(folder), barrier, results))
+                     for _ in range(8)]
+        for process in processes:
+            process.start()
+        kids = [results.get(timeout=120) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+        assert len(set(kids)) == 1 and not kids[0].startswith("error"), kids
+        assert kids[0] == signing_key(None, folder, production=False).kid
+        assert sorted(path.name for path in folder.iterdir()) == ["licence_signing_key.pem"]
+
+
 def test_production_refuses_to_sign_with_a_development_key(tmp_path: Path) -> None:
     with pytest.raises(SigningKeyError, match="production needs"):
         signing_key(None, tmp_path, production=True)

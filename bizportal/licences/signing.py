@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,13 +244,22 @@ def signing_key(configured: Path | None, instance_path: Path, production: bool) 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    # Written whole to a temporary file, then linked into place: the key file appears complete or not at all,
+    # so a process starting at the same moment, or one killed while writing, never leaves a half-written key.
+    temporary = None
     try:
         instance_path.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor, temporary = tempfile.mkstemp(dir=instance_path, prefix=".signing-key-", suffix=".tmp")
         with os.fdopen(descriptor, "wb") as file:
             file.write(pem)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)  # fails if another process linked its key first
     except FileExistsError:  # another process made it first: use theirs
         return load_signing_key(path)
     except OSError as error:
         raise SigningKeyError(f"{path}: cannot write the development signing key ({error})") from None
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
     return SigningKey(key)
