@@ -523,27 +523,35 @@ def rq_app(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
         yield application
 
 
+def subscribed_draft(app: Flask, session: Session, receiver: Receiver) -> tuple[int, str, Application]:
+    """On an app of its own: the seed permits, an admin's subscription to `receiver`, and a food-premises draft
+    ready to submit. Returns the subscription's id and secret, and the draft."""
+    from bizportal.config import BIZPORTAL_ROOT
+
+    from .factories import load
+    from .test_applications import complete_food
+
+    load(session, BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
+    admin = make_quick_user(session, role=Role.ADMIN)
+    subscription_id, secret = subscribe(app, session, admin, receiver.url)
+    applicant = make_quick_user(session)
+    return subscription_id, secret, complete_food(session, applicant, make_business(session, owner=applicant), app)
+
+
 @pytest.mark.faults
 def test_a_real_worker_delivers_and_retries_after_a_failing_receiver(rq_app: Flask, redis_url: str,
                                                                      receiver: Receiver, tmp_path: Path) -> None:
     """The receiver answers 500 first: the worker's attempt fails, its scheduler brings the retry back after the
     backoff (10 s) and the same worker delivers it. The submitting request only wrote rows and enqueued."""
     from bizportal.applications import decisions
-    from bizportal.config import BIZPORTAL_ROOT
     from bizportal.extensions import db
 
-    from .factories import load
-    from .test_applications import complete_food
     from .workers import start_worker, wait_for
 
     receiver.statuses = [500]
     with rq_app.app_context():
         session = db.session()
-        load(session, BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
-        admin = make_quick_user(session, role=Role.ADMIN)
-        subscription_id, secret = subscribe(rq_app, session, admin, receiver.url)
-        applicant = make_quick_user(session)
-        application = complete_food(session, applicant, make_business(session, owner=applicant), rq_app)
+        subscription_id, secret, application = subscribed_draft(rq_app, session, receiver)
         with unit_of_work(session):
             decisions.submit(session, application, dt.datetime.now(dt.UTC))
         application_id = application.id
@@ -594,20 +602,13 @@ def test_in_the_demo_a_slow_receiver_holds_up_neither_the_request_nor_the_databa
     from sqlalchemy.orm import Session as PlainSession
 
     from bizportal.applications import decisions
-    from bizportal.config import BIZPORTAL_ROOT
     from bizportal.extensions import db
 
-    from .factories import load
-    from .test_applications import complete_food
 
     receiver.gate = threading.Event()
     with demo_app.app_context():
         session = db.session()
-        load(session, BIZPORTAL_ROOT / "workflows", BIZPORTAL_ROOT / "forms")
-        admin = make_quick_user(session, role=Role.ADMIN)
-        subscription_id, _ = subscribe(demo_app, session, admin, receiver.url)
-        applicant = make_quick_user(session)
-        application = complete_food(session, applicant, make_business(session, owner=applicant), demo_app)
+        subscription_id, _, application = subscribed_draft(demo_app, session, receiver)
         try:
             with unit_of_work(session):
                 decisions.submit(session, application, dt.datetime.now(dt.UTC))

@@ -44,18 +44,33 @@ class Exchange(Protocol):
         """In the transaction that marks the job done: keep what `send` returned."""
 
 
+class _HandlerExchange:
+    """A plain handler as an exchange: all its work in `prepare`, inside the job's transaction; nothing to send."""
+
+    def __init__(self, function: Handler) -> None:
+        self.function = function
+
+    def prepare(self, session: Session, payload: dict[str, Any]) -> None:
+        self.function(session, payload)
+
+    def send(self, prepared: Any) -> None:
+        raise AssertionError("a plain handler has nothing to send")
+
+    def record(self, session: Session, payload: dict[str, Any], sent: Any) -> None:
+        raise AssertionError("a plain handler has nothing to record")
+
+
 @dataclass(frozen=True)
 class Kind:
-    """A registered job kind: a `run` handler, or an `exchange`."""
+    """A registered job kind; a plain handler is registered as an exchange that sends nothing."""
 
     name: str
     queue: str
-    run: Handler | None
+    exchange: Exchange
     max_attempts: int
     backoff: tuple[int, ...]
     """Seconds to wait before the 2nd, 3rd, ... attempt; the last figure repeats."""
     on_failure: FailureHook | None = None
-    exchange: Exchange | None = None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -73,7 +88,7 @@ def handler(name: str, *, queue: str = "default", max_attempts: int = 5,
     _check_options(name, queue, max_attempts, backoff)
 
     def register(function: Handler) -> Handler:
-        _KINDS[name] = Kind(name, queue, function, max_attempts, tuple(backoff), on_failure)
+        _KINDS[name] = Kind(name, queue, _HandlerExchange(function), max_attempts, tuple(backoff), on_failure)
         return function
 
     return register
@@ -83,7 +98,7 @@ def register_exchange(name: str, exchange: Exchange, *, queue: str = "default", 
                       backoff: tuple[int, ...] = DEFAULT_BACKOFF, on_failure: FailureHook | None = None) -> None:
     """Register `exchange` as job kind `name` (see `Exchange`)."""
     _check_options(name, queue, max_attempts, backoff)
-    _KINDS[name] = Kind(name, queue, None, max_attempts, tuple(backoff), on_failure, exchange)
+    _KINDS[name] = Kind(name, queue, exchange, max_attempts, tuple(backoff), on_failure)
 
 
 def _check_options(name: str, queue: str, max_attempts: int, backoff: tuple[int, ...]) -> None:

@@ -212,8 +212,8 @@ def perform(job_id: int, now_factory: Callable[[], dt.datetime] = _now) -> Outco
     marked failed with the error for admins to see. A second delivery of a job that is
     done returns at once; one that arrives while another worker runs it skips the
     locked row (PostgreSQL) or waits for its commit and then finds it done (SQLite).
-    An `Exchange` kind runs in two transactions with its `send` between them, holding
-    no lock while it waits on the other system.
+    An exchange with something to send runs in two transactions with its `send` between
+    them, holding no lock while it waits on the other system.
     """
     session = db.session()
     try:
@@ -226,16 +226,10 @@ def perform(job_id: int, now_factory: Callable[[], dt.datetime] = _now) -> Outco
             job_kind = kind(job.kind)
             with bound_request_id(request_id):
                 logger.info("job started", extra={"job_id": job_id, "kind": job.kind, "attempt": job.attempts + 1})
-                if job_kind.exchange is None:
-                    assert job_kind.run is not None  # noqa: S101  # a kind has one or the other (registry)
-                    job_kind.run(session, payload)
-                    prepared = None
-                else:
-                    prepared = job_kind.exchange.prepare(session, payload)
+                prepared = job_kind.exchange.prepare(session, payload)  # a plain handler's whole work
             if prepared is None:
                 _mark_done(job, now_factory())
         if prepared is not None:
-            assert job_kind.exchange is not None  # noqa: S101  # only an exchange prepares
             with bound_request_id(request_id):
                 sent = job_kind.exchange.send(prepared)  # no transaction open while the other system answers
             with unit_of_work(session):

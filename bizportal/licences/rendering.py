@@ -115,12 +115,6 @@ class LicenceRenderer:
             shutil.rmtree(folder, ignore_errors=True)
             self.font_config._folder = None
 
-    @property
-    def font_folder(self) -> Path | None:
-        """Where WeasyPrint keeps the fonts it loaded for this renderer (None once closed)."""
-        folder = getattr(self.font_config, "_folder", None)
-        return Path(folder) if folder else None
-
     def html(self, document: LicenceDocument) -> str:
         """The HTML of the licence, for tests and for a preview page."""
         if not _TEMPLATE_NAME.match(document.template):
