@@ -14,10 +14,12 @@ import base64
 import dataclasses
 import datetime as dt
 import io
+import multiprocessing
 import re
 import shutil
 import subprocess
 import threading
+import traceback
 import unicodedata
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +52,13 @@ from bizportal.licences.document import (
     valid_until,
 )
 from bizportal.licences.qr import claims_from_text, png_of_pdf_pages
-from bizportal.licences.rendering import AssetRefused, LicenceAssetFetcher, LicenceRenderer, LicenceRenderingError
+from bizportal.licences.rendering import (
+    AssetRefused,
+    LicenceAssetFetcher,
+    LicenceRenderer,
+    LicenceRenderingError,
+    RenderThread,
+)
 from bizportal.licences.signing import (
     LicenceClaims,
     LicenceSignatureError,
@@ -62,6 +70,7 @@ from bizportal.licences.signing import (
     signing_key,
     verify_token,
 )
+from bizportal.ops.logs import bound_request_id, current_request_id
 from bizportal.workflow.spec import PermitSpec, Validity
 from bizportal.workflow.validation import ValidationResult, validate_tree
 
@@ -428,6 +437,69 @@ def test_production_refuses_to_sign_with_a_development_key(tmp_path: Path) -> No
     assert signing_key(None, tmp_path, production=False).kid == development.kid
     assert signing_key(tmp_path / "licence_signing_key.pem", tmp_path / "elsewhere", production=True).kid \
         == development.kid
+
+
+# --------------------------------------------------------------------------- the render thread
+
+class WatchingFetcher(LicenceAssetFetcher):
+    """The licence asset fetcher, noting for each asset it serves how deep the Python stack is and which
+    request id the log lines would carry (WeasyPrint fetches the emblem during each render)."""
+
+    def __init__(self, assets_dir: Path) -> None:
+        super().__init__(assets_dir)
+        self.seen: list[tuple[int, str | None, str]] = []
+
+    def fetch(self, url: str, headers: Any = None) -> Any:
+        self.seen.append((len(traceback.extract_stack()), current_request_id(), threading.current_thread().name))
+        return super().fetch(url, headers)
+
+
+def _render_in_child(thread: RenderThread, document: LicenceDocument, results: Any) -> None:
+    results.put(len(thread.render(document)))
+
+
+def test_the_render_thread_renders_at_the_same_shallow_depth_whoever_calls_it(
+        seeds: ValidationResult, key: SigningKey) -> None:
+    """On CPython 3.11 a render called from deep in a worker's stack cost ~10 ms more per licence (see
+    `RenderThread`): through the render thread, WeasyPrint runs at one depth however deep the caller is."""
+    document = document_for(seeds, "food_premises", key)
+    thread = RenderThread(LicenceRenderer())
+    watcher = WatchingFetcher(thread.renderer.assets_dir)
+    thread.renderer.fetcher = watcher
+    try:
+        def from_depth(levels: int) -> bytes:
+            return from_depth(levels - 1) if levels else thread.render(document)
+
+        with bound_request_id("req-render-1"):
+            shallow = from_depth(0)
+            deep = from_depth(120)
+
+        (shallow_depth, shallow_id, shallow_thread), (deep_depth, deep_id, deep_thread) = watcher.seen
+        assert shallow_depth == deep_depth
+        assert shallow_thread == deep_thread != threading.current_thread().name
+        assert shallow_id == deep_id == "req-render-1"  # log lines of the render keep the job's request id
+        assert "FP-00042/2569" in pdf_text(deep) and pdf_text(deep) == pdf_text(shallow)
+
+        # A failing render raises in the caller, and the thread goes on rendering.
+        broken = dataclasses.replace(document, template="../base.html")
+        with pytest.raises(LicenceContentError):
+            thread.render(broken)
+        assert pdf_text(thread.render(document)) == pdf_text(shallow)
+
+        # A forked process (RQ's work horse) gets a render thread of its own instead of waiting forever
+        # for its parent's, which the fork did not copy.
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        child = context.Process(target=_render_in_child, args=(thread, document, results))
+        child.start()
+        child.join(timeout=120)
+        if child.exitcode is None:
+            child.kill()
+        assert child.exitcode == 0, "the forked process's render did not finish"
+        assert results.get(timeout=5) > 10_000
+    finally:
+        thread.close()
+    assert not any(each.name.startswith("licence-render") for each in threading.enumerate())
 
 
 # --------------------------------------------------------------------------- safety and limits

@@ -1,8 +1,10 @@
 """The `licences.render` job: render the licence PDF, store it and mark the licence issued.
 
 A worker builds one `LicenceRenderer` (stylesheet, fonts, templates) at start
-through `@preload`, and every job reuses it. In-process runs (no `REDIS_URL`) may
-come from several request threads at once, so rendering is serialised by a lock.
+through `@preload`, and every job reuses it, on a thread of its own (`RenderThread`:
+a render called from deep in a worker's stack cost ~10 ms more per licence). In-process
+runs (no `REDIS_URL`) may come from several request threads at once, so rendering is
+serialised by a lock.
 """
 
 from __future__ import annotations
@@ -21,20 +23,20 @@ from .cli import configured_signing_key
 from .services import RENDER_JOB, render_and_issue
 
 if TYPE_CHECKING:  # imported on first use: a web process that never renders never loads WeasyPrint
-    from .rendering import LicenceRenderer
+    from .rendering import RenderThread
 
-_renderer: LicenceRenderer | None = None
+_renderer: RenderThread | None = None
 _lock = threading.RLock()
 
 
-def renderer() -> LicenceRenderer:
+def renderer() -> RenderThread:
     """The process's renderer, built on first use."""
     global _renderer
     with _lock:
         if _renderer is None:
-            from .rendering import LicenceRenderer
+            from .rendering import LicenceRenderer, RenderThread
 
-            _renderer = LicenceRenderer()
+            _renderer = RenderThread(LicenceRenderer())
         return _renderer
 
 

@@ -11,11 +11,14 @@ rendering with `LicenceRenderingError`, so nothing reaches the network or disk.
 
 from __future__ import annotations
 
+import contextvars
 import mimetypes
+import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -83,6 +86,12 @@ def _media_type(url: str) -> str:
     known = {".ttf": "font/ttf", ".otf": "font/otf", ".svg": "image/svg+xml", ".css": "text/css"}
     suffix = Path(url).suffix.lower()
     return known.get(suffix) or mimetypes.guess_type(url)[0] or "application/octet-stream"
+
+
+class Renders(Protocol):
+    """What issuing a licence needs of a renderer: `LicenceRenderer`, or a `RenderThread` around one."""
+
+    def render(self, document: LicenceDocument) -> bytes: ...
 
 
 class LicenceRenderer:
@@ -164,3 +173,39 @@ class LicenceRenderer:
             "qr_svg": Markup(qr.svg),  # noqa: S704  # made by segno from our own URL
             "qr_size_mm": qr.size_mm,
         }
+
+
+class RenderThread:
+    """Runs a `LicenceRenderer`'s renders on one long-lived thread of their own, where the Python call stack
+    starts empty, whatever the depth of the caller.
+
+    Why: CPython keeps a thread's frames in 16 KiB chunks and, in 3.11 and 3.12, frees a chunk (munmap)
+    as soon as the call at its start returns (CPython gh-142183; fixed in 3.13 and later in 2026 by
+    keeping one chunk). WeasyPrint's layout recurses down and up by dozens of frames thousands of times
+    per licence. Called from deep inside a worker (click, RQ, the job and its transaction), a chunk
+    boundary fell in that back-and-forth: each licence paid about 1,900 mmap/munmap pairs and their page
+    faults, against about 480 from a shallow stack, some 10 ms of CPU per licence (docs/benchmarks.md).
+    The thread is made on first use in each process, so a forked work horse gets its own; context
+    variables (the request id in log lines) go with each call.
+    """
+
+    def __init__(self, renderer: LicenceRenderer) -> None:
+        self.renderer = renderer
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def render(self, document: LicenceDocument) -> bytes:
+        """`LicenceRenderer.render` on the render thread; its exceptions are raised here."""
+        if self._executor is None or self._pid != os.getpid():
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="licence-render")
+            self._pid = os.getpid()
+        call = contextvars.copy_context().run
+        pdf: bytes = self._executor.submit(call, self.renderer.render, document).result()
+        return pdf
+
+    def close(self) -> None:
+        """Let the thread finish its render and end, and close the renderer."""
+        if self._executor is not None and self._pid == os.getpid():
+            self._executor.shutdown(wait=True)
+        self._executor = None
+        self.renderer.close()

@@ -37,7 +37,7 @@ from .numbering import format_number, next_sequence
 from .signing import SigningKey
 
 if TYPE_CHECKING:  # WeasyPrint is for workers: a web process never imports it (about 20 MB per process)
-    from .rendering import LicenceRenderer
+    from .rendering import Renders
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def file_name(licence: Licence) -> str:
     return f"{licence.year_be}/{licence.id:06d}-{safe}.pdf"
 
 
-def render_and_issue(session: Session, licence_id: int, *, renderer: LicenceRenderer, signing_key: SigningKey,
+def render_and_issue(session: Session, licence_id: int, *, renderer: Renders, signing_key: SigningKey,
                      verify_base_url: str, files_root: Path, now: dt.datetime) -> Licence:
     """Render the licence, store its PDF atomically and mark it issued with one `licence_issued` event.
 
