@@ -118,6 +118,7 @@ def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: 
     one render as a worker's warm-up job does, then renders the next document not yet taken, as a worker
     takes the next job, until none is left."""
     import gc
+    import resource
 
     from bizportal.licences.rendering import LicenceRenderer
 
@@ -127,6 +128,7 @@ def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: 
     renderer.render(documents[0])
     barrier.wait()
     started, cpu = time.perf_counter(), time.process_time()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     while True:
         with next_index.get_lock():
             index = next_index.value
@@ -134,13 +136,14 @@ def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: 
         if index >= len(documents):
             break
         renderer.render(documents[index])
-    results.put((started, time.perf_counter(), time.process_time() - cpu))
+    results.put((started, time.perf_counter(), time.process_time() - cpu,
+                 resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults))
     renderer.close()
 
 
-def plain_loop(documents: list[Any], processes: int) -> tuple[float, float]:
+def plain_loop(documents: list[Any], processes: int) -> tuple[float, float, int]:
     """Licences per minute rendering `documents` in `processes` processes, one renderer each, and the CPU
-    seconds those processes used for it.
+    seconds and minor page faults of those processes while rendering.
 
     The processes are spawned, not forked from this one: a plain loop holds WeasyPrint and the renderer,
     not the benchmark's app and session (whose objects a fork would carry and every full garbage
@@ -155,8 +158,8 @@ def plain_loop(documents: list[Any], processes: int) -> tuple[float, float]:
     spans = [results.get(timeout=600) for _ in children]
     for child in children:
         child.join()
-    seconds = max(end for _, end, _ in spans) - min(start for start, _, _ in spans)
-    return len(documents) / seconds * 60, sum(cpu for _, _, cpu in spans)
+    seconds = max(end for _, end, _, _ in spans) - min(start for start, _, _, _ in spans)
+    return len(documents) / seconds * 60, sum(cpu for _, _, cpu, _ in spans), sum(faults for *_, faults in spans)
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -169,13 +172,14 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process `pid` has used so far (0 once it is gone)."""
+def _usage(pid: int) -> tuple[float, int]:
+    """User + system CPU seconds and minor page faults of process `pid` so far, all threads ((0, 0) once it
+    is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
 
 
 def _backend_pids(app: Any) -> list[int]:
@@ -197,6 +201,9 @@ class Measured:
     plain_rate: float
     plain_cpu: float
     """CPU seconds of the plain-loop processes."""
+    plain_faults: int
+    """Minor page faults of the plain-loop processes (a page of memory mapped afresh)."""
+    worker_faults: int
     worker_cpu: float
     """CPU seconds of the worker processes (their RQ scheduler processes not included)."""
     backend_cpu: float
@@ -223,7 +230,8 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     processes = [start_worker(worker_app, redis_url, "--reconcile-every", "0", *(["--fork"] if fork else []),
                               log_dir=log_dir) for _ in range(workers)]
     worker_seconds = plain_seconds = plain_cpu = 0.0
-    cpu_before: dict[int, float] = {}
+    plain_faults = 0
+    usage_before: dict[int, tuple[float, int]] = {}
     try:
         for process in processes:
             wait_for(partial(_listening, process), timeout=120,
@@ -231,8 +239,8 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
         warm_up, measured = licence_ids[:workers], licence_ids[workers:]
         for index in range(-1, rounds):  # round -1: each worker's first job warms its caches; not counted
             share = warm_up if index < 0 else measured[index::rounds]
-            plain_rate, round_cpu = plain_loop([documents[licence_ids.index(licence_id)] for licence_id in share],
-                                               workers)
+            plain_rate, round_cpu, round_faults = plain_loop(
+                [documents[licence_ids.index(licence_id)] for licence_id in share], workers)
             ids = [job_ids[licence_id] for licence_id in share]
             with app.app_context():
                 with db.session.begin():
@@ -254,10 +262,12 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
                     worker_seconds += (_last_ended(redis_url, ids) - started).total_seconds()
                     plain_seconds += len(share) / plain_rate * 60
                     plain_cpu += round_cpu
+                    plain_faults += round_faults
             if index < 0:  # after the warm-up round: every worker has its database connection
-                cpu_before = {pid: _cpu_seconds(pid) for pid in [process.pid for process in processes]
-                              + _backend_pids(app)}
-        cpu_used = {pid: _cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+                usage_before = {pid: _usage(pid) for pid in [process.pid for process in processes]
+                                + _backend_pids(app)}
+        usage_after = {pid: _usage(pid) for pid in usage_before}
+        cpu_used = {pid: usage_after[pid][0] - before[0] for pid, before in usage_before.items()}
         worker_pids = {process.pid for process in processes}
         with app.app_context():
             failed = db.session.scalar(select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE))
@@ -266,7 +276,9 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     finally:
         for process in processes:
             process.stop()
+    worker_faults = sum(usage_after[pid][1] - usage_before[pid][1] for pid in worker_pids)
     return Measured(len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, plain_cpu,
+                    plain_faults, worker_faults,
                     sum(max(used, 0.0) for pid, used in cpu_used.items() if pid in worker_pids),
                     sum(max(used, 0.0) for pid, used in cpu_used.items() if pid not in worker_pids), memory)
 
@@ -316,7 +328,7 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
         licence_ids = _approve(unreachable, count + workers)  # the first `workers`: a warm-up round
         setup_seconds = time.perf_counter() - started
         documents = _documents(unreachable, licence_ids)
-        one, _ = plain_loop(documents, 1)
+        one, _, _ = plain_loop(documents, 1)
         app = _app(url, instance, redis_url)
         named = make_url(url).update_query_dict({"application_name": WORKER_CONNECTION})
         worker_app = _app(named.render_as_string(hide_password=False), instance, redis_url)
@@ -346,6 +358,8 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
         ("CPU per licence: plain loop", f"{plain_ms:.0f} ms", "", ""),
         ("CPU per licence: worker + its PostgreSQL",
          f"{worker_ms:.0f} + {backend_ms:.0f} ms (plain / this: {plain_ms / (worker_ms + backend_ms):.1%})", "", ""),
+        ("minor page faults per licence: plain loop / worker",
+         f"{result.plain_faults / count:.0f} / {result.worker_faults / count:.0f}", "", ""),
         *[(f"worker {index + 1} memory (RSS now / peak)", f"{now:.0f} / {peak:.0f} MB", "", "")
           for index, (now, peak) in enumerate(memory)],
     ]
