@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import os
 import re
 import shutil
 import threading
@@ -235,6 +236,41 @@ def test_running_the_render_job_twice_gives_one_file_and_one_issued_event(
                  ApplicationEvent.kind == "licence_issued") == 1
     assert count(db_session, AuditEntry, AuditEntry.action == "licence_issued",
                  AuditEntry.subject_id == str(licence.id)) == 1
+
+
+def test_the_licence_file_and_its_folder_reach_the_disk_before_the_licence_is_issued(
+        client: FlaskClient, db_session: Session, app: Flask, applicant: User, business: Business,
+        officers: dict[str, User], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash right after the commit must not leave an issued licence without its PDF: the file's bytes and
+    its name in the folder are both flushed (fsync) before the transaction that issues it commits."""
+    app.config["REDIS_URL"] = UNREACHABLE_REDIS  # the approval commits, the job waits in the table
+    try:
+        application = submitted(db_session, applicant, business, app)
+        approve_all(client, db_session, application, officers)
+    finally:
+        app.config["REDIS_URL"] = None
+    licence = licence_of(db_session, application.id)
+    job = db_session.scalars(select(Job).where(Job.dedupe_key == f"licence:{licence.id}")).one()
+    flushed: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def watched_fsync(descriptor: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{descriptor}")
+        with app.app_context():  # what another connection sees of the licence at that moment
+            status = db.session.scalars(select(Licence.status).where(Licence.id == licence.id)).one()
+            db.session.rollback()
+        flushed.append((target, status is LicenceStatus.PENDING))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", watched_fsync)
+    with app.app_context():
+        assert perform(job.id).result == "done"
+        db.session.remove()
+
+    (pdf,) = files_of(app, licence_of(db_session, application.id))
+    folder = licence_jobs.licences_folder(app.instance_path).resolve()
+    assert [(target, pending) for target, pending in flushed if target.startswith(str(folder))] \
+        == [(str(pdf.resolve()), True), (str(pdf.resolve().parent), True)]
 
 
 @pytest.mark.parametrize("approvals", [CONCURRENT_APPROVALS])

@@ -173,17 +173,31 @@ def _issuing_rows(licence_id: int) -> Select[Licence, Application, PermitVersion
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
+    """Write `content` to `path` so that it survives a crash once this returns: the transaction that marks
+    the licence issued commits only after it.
+
+    The bytes go to a temporary file that is renamed into place, so no reader ever sees half a file; then
+    the file and its folder are flushed to disk (without the folder's flush, a crash could keep the
+    committed licence but lose its file's name). Renaming before the flushes lets one journal commit
+    carry both on ext4 and XFS; a crash before the commit leaves the licence pending, and its job writes
+    the file again.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pdf")
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.write(content)
             file.flush()
+            os.replace(temporary, path)
             os.fsync(file.fileno())
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 # --------------------------------------------------------------------------- reading
