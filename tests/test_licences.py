@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from bizportal.accounts.models import Role, User
 from bizportal.applications import decisions
-from bizportal.applications.models import Application, ApplicationEvent
-from bizportal.applications.services import attach
+from bizportal.applications.models import Application, ApplicationDocument, ApplicationEvent
+from bizportal.applications.services import carry_documents, start_application
 from bizportal.audit.models import AuditEntry
 from bizportal.businesses.models import Business
 from bizportal.config import BIZPORTAL_ROOT, ConfigError, load_settings
@@ -50,7 +50,6 @@ from bizportal.workflow.spec import Action
 from bizportal.workflow.state import ApplicationStatus
 from bizportal.workflow.validation import validate_paths
 
-from .application_pages import PDF
 from .factories import load, make_business, make_officers, make_quick_user, make_user, migrated_app
 from .test_review import decide, officer, submitted, tasks_of
 from .web_forms import log_in, log_out, submit
@@ -501,11 +500,17 @@ def test_renewal_only_inside_the_window_prefilled_and_continuing_the_old_licence
     assert submit(client, f"/licences/{old.id}/renew", {}, form_page=f"/licences/{old.id}").status_code == 302
     assert count(db_session, Application, Application.applicant_id == applicant.id) == 2
 
+    # the earlier files come along: same stored file, same upload date; nothing to upload again
+    first = db_session.get_one(Application, old.application_id)
+    assert sorted((row.document_id, row.sha256, row.storage_path, row.uploaded_at) for row in renewal.documents) \
+        == sorted((row.document_id, row.sha256, row.storage_path, row.uploaded_at) for row in first.documents) != []
+    page = client.get(f"/applications/{renewal.id}/documents").get_data(as_text=True)
+    assert all(row.filename in page for row in first.documents)
+
     with unit_of_work(db_session):
         renewal = db_session.get_one(Application, renewal.id)
         renewal.answers = {**renewal.answers, "declare_not_market": True, "declare_hygiene": True,
                            "declare_true": True}
-        attach(db_session, renewal, "site_map", _file(), Path(app.instance_path) / "uploads", dt.datetime.now(dt.UTC))
     with unit_of_work(db_session):
         decisions.submit(db_session, db_session.get_one(Application, renewal.id), dt.datetime.now(dt.UTC))
     approve_all(client, db_session, renewal, officers)
@@ -517,10 +522,31 @@ def test_renewal_only_inside_the_window_prefilled_and_continuing_the_old_licence
     assert new.number in page and 'id="renewed-by"' in page
 
 
-def _file() -> Any:
-    from werkzeug.datastructures import FileStorage
+def test_a_renewal_leaves_behind_files_its_form_no_longer_asks_for_or_accepts(
+        db_session: Session, applicant: User, business: Business) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with unit_of_work(db_session):
+        renewal = start_application(db_session, applicant, "food_premises", business.id, now)
+        renewal.answers = {**renewal.answers, "owns_premises": True, "filed_by_agent": True,
+                           "handlers_trained": True}
 
-    return FileStorage(io.BytesIO(PDF), "map.pdf")
+        def row(document_id: str, content_type: str = "application/pdf", size: int = 1000) -> ApplicationDocument:
+            digest = f"{len(document_id):02x}" * 32
+            return ApplicationDocument(document_id=document_id, filename=f"{document_id}.pdf",
+                                       content_type=content_type, size=size, sha256=digest,
+                                       storage_path=f"{digest[:2]}/{digest}", uploaded_at=now - dt.timedelta(days=300))
+
+        previous = Application(answers={}, documents=[
+            row("power_of_attorney"),                                 # still asked for: carried
+            row("lease_or_consent"),                                  # not asked when the applicant owns the place
+            row("site_map", size=11 * 1024 * 1024),                   # over the item's 10 MB
+            row("food_safety_training", content_type="image/gif"),    # a kind the item does not accept
+            row("premises_photo"),                                    # an item the form no longer has
+        ])
+        assert carry_documents(renewal, previous) == ["power_of_attorney"]
+    renewal = db_session.get_one(Application, renewal.id)
+    assert [(item.document_id, item.uploaded_at.date()) for item in renewal.documents] \
+        == [("power_of_attorney", (now - dt.timedelta(days=300)).date())]
 
 
 def test_a_permanent_licence_has_no_renewal_window_and_bad_windows_are_refused(tmp_path: Path) -> None:

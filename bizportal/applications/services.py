@@ -140,6 +140,29 @@ def document_row(application: Application, document_id: str) -> ApplicationDocum
     return next((row for row in application.documents if row.document_id == document_id), None)
 
 
+def carry_documents(application: Application, previous: Application) -> list[str]:
+    """Give `application` the files of `previous` that its form still asks for and still accepts (kind and
+    size); returns the checklist items carried.
+
+    For a renewal: the applicant finds the earlier files on the documents step and replaces any that must be
+    new. A carried file keeps its upload date, so officers see how old it is, and shares the stored file
+    (files are stored once, under their SHA-256).
+    """
+    checklist = {document.id: document for document in shown(application).uploads}
+    carried = []
+    for row in sorted(previous.documents, key=lambda row: row.document_id):
+        document = checklist.get(row.document_id)
+        if document is None or document_row(application, row.document_id) is not None \
+                or row.content_type not in {uploads.CONTENT_TYPES[kind] for kind in document.accept} \
+                or row.size > document.max_size_mb * 1024 * 1024:
+            continue
+        application.documents.append(ApplicationDocument(
+            document_id=row.document_id, filename=row.filename, content_type=row.content_type, size=row.size,
+            sha256=row.sha256, storage_path=row.storage_path, uploaded_at=row.uploaded_at))
+        carried.append(row.document_id)
+    return carried
+
+
 # --------------------------------------------------------------------------- starting
 
 def my_businesses(session: Session, user: User) -> list[Business]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from .. import events
 from ..accounts.models import Role, User
 from ..applications.models import Application, ApplicationEvent
-from ..applications.services import compiled, get_viewable_application, start_application
+from ..applications.services import carry_documents, compiled, get_viewable_application, start_application
 from ..audit.services import record
 from ..errors import BizportalError, InvalidTransition, NotFound, PermissionDenied
 from ..i18n import BUDDHIST_ERA_OFFSET, current_locale, format_date
@@ -353,7 +353,8 @@ def open_renewal(session: Session, licence_id: int) -> Application | None:
 
 def start_renewal(session: Session, licence_id: int, user: User, now: dt.datetime) -> Application:
     """Start the renewal of one of the user's licences: a draft under the permit's current version, pre-filled
-    with the previous application's answers (declarations are asked again); its licence will continue this one.
+    with the previous application's answers (declarations are asked again) and files (`carry_documents`); its
+    licence will continue this one.
 
     Refused (`InvalidTransition`, with the window's dates) outside the window the permit
     declares, for a licence that is not valid, or one already renewed. A renewal already
@@ -386,9 +387,11 @@ def start_renewal(session: Session, licence_id: int, user: User, now: dt.datetim
     carried: dict[str, Any] = {key: value for key, value in previous.answers.items()
                                if key in fields and fields[key].type is not FieldType.DECLARATION}
     application.answers = {**application.answers, **carried}
+    documents = carry_documents(application, previous)
     session.add(LicenceRenewal(application_id=application.id, licence_id=licence.id, started_at=now))
     record(session, at=now, actor_id=user.id, action="licence_renewal_started", subject_type="licence",
-           subject_id=licence.id, data={"number": licence.number, "application_id": application.id})
+           subject_id=licence.id, data={"number": licence.number, "application_id": application.id,
+                                        "documents_carried": documents})
     session.flush()
     return application
 
