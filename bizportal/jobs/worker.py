@@ -28,6 +28,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy.orm import configure_mappers
 
 from ..extensions import db
 from ..ops.logs import quiet_noisy_loggers
@@ -91,6 +92,7 @@ def run_worker(app: Flask, queues: Sequence[str], *, burst: bool = False, with_s
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in the web process after "
                                    "each commit and no worker is needed")
     registry.run_preloads()
+    configure_mappers()  # SQLAlchemy sets up its mappers on the first query otherwise, after the freeze below
     _dispose_engine_in_child(app)
     with app.app_context():
         db.engine.dispose()  # no connection opened while preloading is carried into a fork

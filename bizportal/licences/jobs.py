@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from ..businesses import addresses
 from ..jobs.registry import handler, preload
 from .cli import configured_signing_key
 from .services import RENDER_JOB, render_and_issue
@@ -53,8 +54,10 @@ def release_renderer() -> None:
 
 @preload
 def build_renderer() -> None:
-    """Build the renderer once when a worker starts, not on its first job."""
+    """Build the renderer once when a worker starts, not on its first job, and load the address lists that
+    licences print."""
     renderer()
+    addresses.load_lists()
 
 
 def licences_folder(instance_path: str | Path) -> Path:
