@@ -21,6 +21,7 @@ import subprocess
 import threading
 import traceback
 import unicodedata
+import warnings
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -491,7 +492,9 @@ def test_the_render_thread_renders_at_the_same_shallow_depth_whoever_calls_it(
         context = multiprocessing.get_context("fork")
         results = context.Queue()
         child = context.Process(target=_render_in_child, args=(thread, document, results))
-        child.start()
+        with warnings.catch_warnings():  # Python 3.12+ warns about forking a process that has threads, as RQ does
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child.start()
         child.join(timeout=120)
         if child.exitcode is None:
             child.kill()
