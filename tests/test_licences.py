@@ -197,18 +197,26 @@ def test_final_approval_issues_a_licence_whose_pdf_and_qr_code_verify(
     assert pem.status_code == 200 and b"BEGIN PUBLIC KEY" in pem.get_data()
 
 
-def test_running_the_render_job_twice_gives_one_file_and_one_issued_event(
-        client: FlaskClient, db_session: Session, app: Flask, applicant: User, business: Business,
-        officers: dict[str, User]) -> None:
-    app.config["REDIS_URL"] = UNREACHABLE_REDIS  # the approval commits, the job waits in the table
+def approved_while_redis_is_down(client: FlaskClient, db_session: Session, app: Flask, applicant: User,
+                                 business: Business, officers: dict[str, User]) -> tuple[Application, Licence, Job]:
+    """An application approved while Redis is unreachable: the approval commits and its licence's render job
+    waits in the table, not yet run."""
+    app.config["REDIS_URL"] = UNREACHABLE_REDIS
     try:
         application = submitted(db_session, applicant, business, app)
         approve_all(client, db_session, application, officers)
     finally:
         app.config["REDIS_URL"] = None
     licence = licence_of(db_session, application.id)
-    assert licence.status is LicenceStatus.PENDING and licence.file_path is None
     job = db_session.scalars(select(Job).where(Job.dedupe_key == f"licence:{licence.id}")).one()
+    return application, licence, job
+
+
+def test_running_the_render_job_twice_gives_one_file_and_one_issued_event(
+        client: FlaskClient, db_session: Session, app: Flask, applicant: User, business: Business,
+        officers: dict[str, User]) -> None:
+    application, licence, job = approved_while_redis_is_down(client, db_session, app, applicant, business, officers)
+    assert licence.status is LicenceStatus.PENDING and licence.file_path is None
     assert job.status is JobStatus.PENDING and job.kind == "licences.render"
 
     # a worker renders and writes the file, then dies before its commit: nothing is recorded
@@ -242,14 +250,7 @@ def test_the_licence_file_and_its_folder_reach_the_disk_before_the_licence_is_is
         officers: dict[str, User], monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash right after the commit must not leave an issued licence without its PDF: the file's bytes and
     its name in the folder are both flushed (fsync) before the transaction that issues it commits."""
-    app.config["REDIS_URL"] = UNREACHABLE_REDIS  # the approval commits, the job waits in the table
-    try:
-        application = submitted(db_session, applicant, business, app)
-        approve_all(client, db_session, application, officers)
-    finally:
-        app.config["REDIS_URL"] = None
-    licence = licence_of(db_session, application.id)
-    job = db_session.scalars(select(Job).where(Job.dedupe_key == f"licence:{licence.id}")).one()
+    application, licence, job = approved_while_redis_is_down(client, db_session, app, applicant, business, officers)
     flushed: list[tuple[str, bool]] = []
     real_fsync = os.fsync
 

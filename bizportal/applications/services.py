@@ -154,7 +154,7 @@ def carry_documents(application: Application, previous: Application) -> list[str
         document = checklist.get(row.document_id)
         if document is None or document_row(application, row.document_id) is not None \
                 or row.content_type not in {uploads.CONTENT_TYPES[kind] for kind in document.accept} \
-                or row.size > document.max_size_mb * 1024 * 1024:
+                or row.size > uploads.max_bytes(document):
             continue
         application.documents.append(ApplicationDocument(
             document_id=row.document_id, filename=row.filename, content_type=row.content_type, size=row.size,

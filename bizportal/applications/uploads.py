@@ -83,9 +83,14 @@ def accepted_kinds(document: Document) -> str:
     return ", ".join(KIND_NAMES[kind] for kind in document.accept)
 
 
+def max_bytes(document: Document) -> int:
+    """The largest file the checklist item accepts, in bytes."""
+    return int(document.max_size_mb * 1024 * 1024)
+
+
 def store(upload: Upload, document: Document, root: Path) -> StoredFile | Message:
     """Check `upload` against the checklist item and store it; a message when it is refused."""
-    limit = int(document.max_size_mb * 1024 * 1024)
+    limit = max_bytes(document)
     root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0

@@ -180,9 +180,9 @@ class RenderThread:
     starts empty, whatever the depth of the caller.
 
     Why: CPython keeps a thread's frames in 16 KiB chunks and, in 3.11 and 3.12, frees a chunk (munmap)
-    as soon as the call at its start returns (CPython gh-142183; fixed in 2026 releases of 3.13 and
-    3.14 only, by keeping one chunk). WeasyPrint's layout recurses down and up by dozens of frames thousands of times
-    per licence. Called from deep inside a worker (click, RQ, the job and its transaction), a chunk
+    as soon as the call at its start returns (CPython gh-142183; fixed in 2026 releases of 3.13 and 3.14
+    only, by keeping one chunk). WeasyPrint's layout recurses down and up by dozens of frames thousands of
+    times per licence. Called from deep inside a worker (click, RQ, the job and its transaction), a chunk
     boundary fell in that back-and-forth: each licence paid about 1,900 mmap/munmap pairs and their page
     faults, against about 480 from a shallow stack, some 10 ms of CPU per licence (docs/benchmarks.md).
     The thread is made on first use in each process, so a forked work horse gets its own; context

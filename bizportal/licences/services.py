@@ -179,7 +179,7 @@ def _write_atomically(path: Path, content: bytes) -> None:
     The bytes go to a temporary file that is renamed into place, so no reader ever sees half a file; then
     the file and its folder are flushed to disk (without the folder's flush, a crash could keep the
     committed licence but lose its file's name). Renaming before the flushes lets one journal commit
-    carry both on ext4 and XFS; a crash before the commit leaves the licence pending, and its job writes
+    carry both on ext4; a crash before the commit leaves the licence pending, and its job writes
     the file again.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
