@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="licences: worker processes (default 2)")
     parser.add_argument("--seconds", type=float, default=15, help="web: counted seconds per round and stack")
     parser.add_argument("--concurrency", type=int, default=8, help="web: concurrent clients (default 8)")
-    parser.add_argument("--rounds", type=int, default=2, help="web: alternating rounds of bare and submit")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="web: alternating rounds of bare and submit (default 2); licences: alternating rounds "
+                             "of plain loop and workers (default 5)")
     parser.add_argument("--sqlite-only", action="store_true", help="web: skip PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="web: cProfile the submit path in process")
     args = parser.parse_args(argv)
@@ -294,7 +296,7 @@ def _licences(args: argparse.Namespace) -> int:
 
     url = args.database_url or DEFAULT_DATABASE_URL
     count = args.count if args.count != 3000 else 100  # 3,000 is the validate default
-    rows, ok = bench_licences(count, url, fork=args.fork, workers=args.workers)
+    rows, ok = bench_licences(count, url, fork=args.fork, workers=args.workers, rounds=args.rounds or 5)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python "
           f"{platform.python_version()}, PostgreSQL {postgres_version(url)}, load average {_load_average()}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -312,7 +314,7 @@ def _web(args: argparse.Namespace) -> int:
     ensure_database(url)
     if args.which == "web":
         kinds = ("sqlite",) if args.sqlite_only else ("sqlite", "postgresql")
-        rows, ok = web.bench_web(url, args.seconds, args.concurrency, args.rounds, kinds, args.profile)
+        rows, ok = web.bench_web(url, args.seconds, args.concurrency, args.rounds or 2, kinds, args.profile)
     else:
         rows, ok = web.bench_worker_rss(url, args.count if args.count != 3000 else 10)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python "

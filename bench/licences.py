@@ -7,9 +7,10 @@ Then, in the same run:
 - the plain loop: fresh (spawned) processes holding only a `LicenceRenderer`, rendering the same
   licences' documents to PDF bytes, in 1 process and in 2 (as many as workers), each taking the next
   document as a worker takes the next job, nothing else;
-- the workers: 2 worker processes are started and preloaded; for each round's licences the clock starts,
-  `reconcile` enqueues their jobs, and it stops when the last job's `perform` returned, as RQ recorded
-  it (PDF written, licence issued, audit entry, event, job marked done, committed).
+- the workers: 2 worker processes are started and preloaded; for each round's licences `reconcile`
+  enqueues their jobs; the clock runs from the first job's arrival in Redis to the moment the last job's
+  `perform` returned, both as RQ recorded them (PDF written, licence issued, audit entry, event, job
+  marked done, committed).
 
 Both sides are warmed alike: each plain-loop process renders one licence before its clock starts, and
 each worker runs one job in an uncounted warm-up round; both hide what they built at start from the
@@ -17,8 +18,9 @@ garbage collector (`gc.freeze()`, which `bizportal worker` does after its preloa
 and the workers alternate in rounds (default 5) over the same licences, so a change of load on a shared
 machine hits both alike.
 
-Target: 2 workers reach at least 90 % of the 2-process plain loop. Also reported: each worker's resident
-memory after the run.
+Target: 2 workers reach at least 90 % of the 2-process plain loop. Also reported: where a worker's CPU
+goes (its render thread, the rest, and of the rest what RQ alone costs per job) and each worker's
+resident memory after the run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -182,6 +185,21 @@ def _usage(pid: int) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
 
 
+def _render_thread_cpu(pid: int) -> float:
+    """CPU seconds so far of `pid`'s threads other than its main thread: in a worker, the render thread
+    (`RenderThread`); what the main thread spends besides is the job's bookkeeping and RQ's."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        if task.name == str(pid):
+            continue
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _backend_pids(app: Any) -> list[int]:
     """The PostgreSQL server processes serving the workers' connections (named `WORKER_CONNECTION`)."""
     from bizportal.extensions import db
@@ -208,6 +226,10 @@ class Measured:
     """CPU seconds of the worker processes (their RQ scheduler processes not included)."""
     backend_cpu: float
     """CPU seconds of the PostgreSQL processes serving the workers (Redis's not included: it is shared)."""
+    render_cpu: float
+    """CPU seconds of the workers' render threads (part of `worker_cpu`)."""
+    round_ratios: list[float]
+    """Each counted round's workers / plain loop: how far a shared machine's changing speed moves the figure."""
     memory: list[tuple[float, float]]
 
 
@@ -232,6 +254,8 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     worker_seconds = plain_seconds = plain_cpu = 0.0
     plain_faults = 0
     usage_before: dict[int, tuple[float, int]] = {}
+    render_before = 0.0
+    round_ratios: list[float] = []
     try:
         for process in processes:
             wait_for(partial(_listening, process), timeout=120,
@@ -245,7 +269,6 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
             with app.app_context():
                 with db.session.begin():
                     db.session.execute(update(Job).where(Job.id.in_(ids)).values(run_after=dt.datetime.now(dt.UTC)))
-                started = dt.datetime.now(dt.UTC)
                 report = services.reconcile(db.session(), dt.datetime.now(dt.UTC))
                 assert report.dispatched == len(ids), report
 
@@ -259,14 +282,19 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
                 # read afterwards from RQ: when the last job's `perform` returned (its transaction committed).
                 wait_for(round_done, timeout=1800, interval=0.25, message="the round's licence jobs to finish")
                 if index >= 0:
-                    worker_seconds += (_last_ended(redis_url, ids) - started).total_seconds()
+                    first_enqueued, last_ended = _round_span(redis_url, ids)
+                    round_seconds = (last_ended - first_enqueued).total_seconds()
+                    worker_seconds += round_seconds
+                    round_ratios.append(len(share) / round_seconds * 60 / plain_rate)
                     plain_seconds += len(share) / plain_rate * 60
                     plain_cpu += round_cpu
                     plain_faults += round_faults
             if index < 0:  # after the warm-up round: every worker has its database connection
                 usage_before = {pid: _usage(pid) for pid in [process.pid for process in processes]
                                 + _backend_pids(app)}
+                render_before = sum(_render_thread_cpu(process.pid) for process in processes)
         usage_after = {pid: _usage(pid) for pid in usage_before}
+        render_cpu = sum(_render_thread_cpu(process.pid) for process in processes) - render_before
         cpu_used = {pid: usage_after[pid][0] - before[0] for pid, before in usage_before.items()}
         worker_pids = {process.pid for process in processes}
         with app.app_context():
@@ -280,16 +308,21 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
     return Measured(len(measured) / worker_seconds * 60, len(measured) / plain_seconds * 60, plain_cpu,
                     plain_faults, worker_faults,
                     sum(max(used, 0.0) for pid, used in cpu_used.items() if pid in worker_pids),
-                    sum(max(used, 0.0) for pid, used in cpu_used.items() if pid not in worker_pids), memory)
+                    sum(max(used, 0.0) for pid, used in cpu_used.items() if pid not in worker_pids), render_cpu,
+                    round_ratios, memory)
 
 
 def _listening(process: Any) -> bool:
     return "Listening on" in process.log()
 
 
-def _last_ended(redis_url: str, job_ids: list[int]) -> dt.datetime:
-    """When the last of these jobs' first attempts ended, as the worker that ran it recorded in RQ (the time
-    `perform` returned, after the job's commit; only RQ's own bookkeeping of that job comes later)."""
+def _round_span(redis_url: str, job_ids: list[int]) -> tuple[dt.datetime, dt.datetime]:
+    """When the first of these jobs was put in Redis and when the last of their first attempts ended, as RQ
+    recorded them: the enqueueing process wrote `enqueued_at`, the worker that ran the job `ended_at` (the time
+    `perform` returned, after the job's commit; only RQ's own bookkeeping of that job comes later). The span
+    starts when work is there for a worker, as the plain loop's starts when its processes are let go: the
+    harness's reconcile reading the outbox before the first job is in Redis (4 ms, once 113 ms) is not the
+    workers' time."""
     from redis import Redis
     from rq.job import Job as RqJob
 
@@ -297,13 +330,52 @@ def _last_ended(redis_url: str, job_ids: list[int]) -> dt.datetime:
 
     connection = Redis.from_url(redis_url)
     try:
-        ended = [rq_job.ended_at for rq_job in RqJob.fetch_many([rq_job_id(job_id, 0) for job_id in job_ids],
-                                                                connection=connection)
-                 if rq_job is not None and rq_job.ended_at is not None]
+        jobs = [rq_job for rq_job in RqJob.fetch_many([rq_job_id(job_id, 0) for job_id in job_ids],
+                                                      connection=connection)
+                if rq_job is not None and rq_job.enqueued_at is not None and rq_job.ended_at is not None]
     finally:
         connection.close()
-    assert len(ended) == len(job_ids), f"RQ knows the end of {len(ended)} of {len(job_ids)} jobs"
-    return max(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC) for moment in ended)
+    assert len(jobs) == len(job_ids), f"RQ knows the start and end of {len(jobs)} of {len(job_ids)} jobs"
+
+    def aware(moment: dt.datetime) -> dt.datetime:
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+    return (min(aware(job.enqueued_at) for job in jobs if job.enqueued_at is not None),
+            max(aware(job.ended_at) for job in jobs if job.ended_at is not None))
+
+
+def noop_job(index: int) -> None:
+    """An RQ job that does nothing: what RQ itself costs a worker per job."""
+
+
+def rq_cost_per_job(redis_url: str, count: int = 300, rounds: int = 3) -> float:
+    """CPU milliseconds of RQ's own work per job (dequeue, heartbeats, registries, result, logging at INFO as
+    `bizportal worker` logs), measured on `count` no-op jobs through an in-process `SimpleWorker` on the main
+    thread: the part of a licence job's bookkeeping that is RQ's, not the portal's. Best of `rounds`."""
+    import logging
+
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(redis_url)
+    queue = Queue("bench-noop", connection=connection)
+    best = float("inf")
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115  # closed below
+    logging.getLogger("rq.worker").addHandler(handler)
+    try:
+        for _ in range(rounds):
+            for index in range(count):
+                queue.enqueue(noop_job, index)
+            started = time.thread_time()
+            SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False,
+                                                              logging_level="INFO")
+            best = min(best, (time.thread_time() - started) / count * 1000)
+    finally:
+        logging.getLogger("rq.worker").removeHandler(handler)
+        handler.close()
+        queue.delete(delete_jobs=True)
+        connection.close()
+    return best
 
 
 def _render_jobs(app: Any) -> list[tuple[int, int]]:
@@ -334,6 +406,7 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
         worker_app = _app(named.render_as_string(hide_password=False), instance, redis_url)
         result = with_workers(app, worker_app, redis_url, licence_ids, documents, workers, fork, Path(folder),
                               rounds)
+        rq_ms = rq_cost_per_job(redis_url)
         rate, parallel, memory = result.worker_rate, result.plain_rate, result.memory
         files = list((instance / "licences").rglob("*.pdf"))
         assert len(files) == count + workers, f"{len(files)} PDF files for {count + workers} licences"
@@ -343,8 +416,9 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
             with disposable.app_context():
                 db.engine.dispose()
     ratio = rate / parallel
-    plain_ms, worker_ms, backend_ms = (seconds / count * 1000 for seconds in
-                                       (result.plain_cpu, result.worker_cpu, result.backend_cpu))
+    plain_ms, worker_ms, backend_ms, render_ms = (seconds / count * 1000 for seconds in
+                                                  (result.plain_cpu, result.worker_cpu, result.backend_cpu,
+                                                   result.render_cpu))
     kind = "RQ Worker, fork per job" if fork else "RQ SimpleWorker"
     rows = [
         ("benchmark", "result", "target", ""),
@@ -355,9 +429,15 @@ def bench_licences(count: int, database_url: str, *, fork: bool = False, workers
          f"{rate:.0f} licences/min ({60 / rate * workers * 1000:.0f} ms per job per worker)", "", ""),
         (f"{workers} workers / plain loop in {workers} processes", f"{ratio:.1%}", f">= {TARGET:.0%}",
          "met" if ratio >= TARGET else "MISSED"),
+        ("  each round: workers / plain loop",
+         " ".join(f"{value:.1%}" for value in result.round_ratios)
+         + f" (median {statistics.median(result.round_ratios):.1%})", "", ""),
         ("CPU per licence: plain loop", f"{plain_ms:.0f} ms", "", ""),
         ("CPU per licence: worker + its PostgreSQL",
          f"{worker_ms:.0f} + {backend_ms:.0f} ms (plain / this: {plain_ms / (worker_ms + backend_ms):.1%})", "", ""),
+        ("CPU per licence in a worker: render thread / the rest",
+         f"{render_ms:.0f} / {worker_ms - render_ms:.0f} ms", "", ""),
+        ("  of the rest, RQ's own (a no-op job, in process)", f"{rq_ms:.1f} ms", "", ""),
         ("minor page faults per licence: plain loop / worker",
          f"{result.plain_faults / count:.0f} / {result.worker_faults / count:.0f}", "", ""),
         *[(f"worker {index + 1} memory (RSS now / peak)", f"{now:.0f} / {peak:.0f} MB", "", "")
