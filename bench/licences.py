@@ -129,8 +129,6 @@ def _render_share(documents: list[Any], next_index: Any, barrier: Any, results: 
     gc.collect()
     gc.freeze()  # as `bizportal worker` does after preloading
     renderer.render(documents[0])
-    gc.collect()
-    gc.freeze()  # as `bizportal worker` does after its first job
     barrier.wait()
     started, cpu = time.perf_counter(), time.process_time()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

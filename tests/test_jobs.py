@@ -28,7 +28,6 @@ from bizportal.ops.logs import RequestIdFilter, bound_request_id
 
 from .factories import make_quick_user
 from .web_forms import log_in, submit
-from .workers import redis_database, require_redis
 
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 
@@ -299,45 +298,3 @@ def test_a_job_logs_under_the_id_of_the_request_that_scheduled_it(app: Flask, db
         services.reconcile(db_session, later(1))  # attempt 2, outside any request
     started = [record for record in caplog.records if record.getMessage() == "job started"]
     assert started and all(getattr(record, "request_id", None) == "req-approval-42" for record in started)
-
-
-class Leftover:
-    """What a job leaves behind for good, as a statement cache entry is."""
-
-
-LEFTOVERS: list[Leftover] = []
-
-
-def leave_something_behind() -> None:
-    """An RQ job (importable by RQ) that keeps an object alive after it ends."""
-    LEFTOVERS.append(Leftover())
-
-
-def test_a_worker_hides_its_first_jobs_leftovers_from_the_garbage_collector() -> None:
-    """What the first job leaves for good is frozen once that job is done, so that every later full collection
-    (one in seven renders) does not walk it again; what later jobs leave is left to the collector."""
-    import gc
-
-    from redis import Redis
-    from rq import Queue, SimpleWorker
-
-    from bizportal.jobs.worker import _freezing_after_first_job
-
-    require_redis()
-    LEFTOVERS.clear()
-    with redis_database() as url:
-        connection = Redis.from_url(url)
-        queue = Queue("licences", connection=connection)
-        worker = _freezing_after_first_job(SimpleWorker)([queue], connection=connection)
-        try:
-            queue.enqueue(leave_something_behind)
-            worker.work(burst=True, with_scheduler=False)
-            queue.enqueue(leave_something_behind)
-            worker.work(burst=True, with_scheduler=False)
-            tracked = {id(item) for item in gc.get_objects() if isinstance(item, Leftover)}
-        finally:
-            gc.unfreeze()  # give this test process's objects back to the collector
-            connection.close()
-    first, second = LEFTOVERS
-    assert id(first) not in tracked, "the first job's leftover is still walked by every full collection"
-    assert id(second) in tracked, "a later job's leftover was frozen too: garbage made later would never be freed"

@@ -72,29 +72,6 @@ class PeriodicReconciler(threading.Thread):
         self.stopping.set()
 
 
-def _freezing_after_first_job(simple_worker: type[Any]) -> type[Any]:
-    """RQ's `SimpleWorker`, hiding from the garbage collector, once its first job is done, what that job left
-    for good (SQLAlchemy's and psycopg's statement caches, RQ's and redis-py's objects, WeasyPrint's caches
-    filled by a first render).
-
-    Full collections walk every object not frozen: those ~10,000 made a full pass during a render cost
-    20 ms in a worker against 13 ms in a bare render loop (41,000–47,000 objects walked against 32,000–34,000),
-    about 1 ms per licence. Only the first job's leftovers are frozen; later jobs leave next to nothing.
-    """
-
-    class FreezingSimpleWorker(simple_worker):  # type: ignore[misc]  # RQ's class, imported at run time
-        first_job_done = False
-
-        def execute_job(self, job: Any, queue: Any) -> None:
-            super().execute_job(job, queue)
-            if not self.first_job_done:
-                self.first_job_done = True
-                gc.collect()
-                gc.freeze()
-
-    return FreezingSimpleWorker
-
-
 def _dispose_engine_in_child(app: Flask) -> None:
     """A forked process (RQ's work horse or scheduler) must not use its parent's database connections."""
     with app.app_context():
@@ -121,7 +98,7 @@ def run_worker(app: Flask, queues: Sequence[str], *, burst: bool = False, with_s
         db.engine.dispose()  # no connection opened while preloading is carried into a fork
     gc.collect()
     gc.freeze()  # the app, the renderer and its fonts live as long as the worker: full collections skip them
-    worker_class = Worker if fork else _freezing_after_first_job(SimpleWorker)
+    worker_class = Worker if fork else SimpleWorker
     worker = worker_class(list(queues), connection=connection, name=name)
     reconciler = PeriodicReconciler(app, connection, reconcile_every) if reconcile_every > 0 else None
     if reconciler is not None:
