@@ -93,23 +93,27 @@ def _media_type(url: str) -> str:
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No automatic garbage collection inside the block; one young collection after it.
+    """No automatic garbage collection inside the block; one collection after it.
 
     A render leaves about 9,000 objects in reference cycles (boxes, styles, PDF objects). Left to itself the
     collector ran ~19 young and ~2 middle collections per licence, each walking WeasyPrint's live boxes and
-    styles again, and a full one every seven licences. Paused, the render's cycles wait in the youngest
-    generation and one collection frees them when the render is done: 2–8 ms less CPU per licence and a
-    lower peak (docs/benchmarks.md). The collector is process-wide: a render in a web process (no Redis)
-    pauses it for the other threads for that long too, and it is only turned back on if it was on.
+    styles again, and a full one every seven licences; in a worker those passes cost more than in a bare
+    loop. Paused, the render's cycles wait in the youngest generation and one collection frees them when
+    the render is done: a worker's render now costs what it costs in the plain loop, and its memory fell
+    by 11 MB (docs/benchmarks.md). That collection is of the oldest generation due by the collector's own
+    thresholds, so the older generations are still collected in turn (the automatic collector would not
+    run again in a process that only renders). The collector is process-wide: a render in a web process
+    (no Redis) pauses it for the other threads for that long too; it is turned back on only if it was on.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if enabled:
+        if enabled:  # collected before the collector is back on, which would start a pass of its own at once
+            counts, thresholds = gc.get_count(), gc.get_threshold()
+            gc.collect(next((generation for generation in (2, 1) if counts[generation] >= thresholds[generation]), 0))
             gc.enable()
-            gc.collect(0)
 
 
 class Renders(Protocol):
