@@ -280,7 +280,7 @@ def with_workers(app: Any, worker_app: Any, redis_url: str, licence_ids: list[in
 
                 # A slow poll, so that watching takes next to no CPU from the workers; the round's end is
                 # read afterwards from RQ: when the last job's `perform` returned (its transaction committed).
-                wait_for(round_done, timeout=1800, interval=0.25, message="the round's licence jobs to finish")
+                wait_for(round_done, timeout=1800, interval=1.0, message="the round's licence jobs to finish")
                 if index >= 0:
                     first_enqueued, last_ended = _round_span(redis_url, ids)
                     round_seconds = (last_ended - first_enqueued).total_seconds()
