@@ -178,8 +178,14 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 def _usage(pid: int) -> tuple[float, int]:
     """User + system CPU seconds and minor page faults of process `pid` so far, all threads ((0, 0) once it
     is gone)."""
+    return _stat_usage(Path(f"/proc/{pid}/stat"))
+
+
+def _stat_usage(stat: Path) -> tuple[float, int]:
+    """CPU seconds and minor page faults from a `/proc/.../stat` file ((0, 0) once the process or thread
+    is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0, 0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
@@ -188,16 +194,8 @@ def _usage(pid: int) -> tuple[float, int]:
 def _render_thread_cpu(pid: int) -> float:
     """CPU seconds so far of `pid`'s threads other than its main thread: in a worker, the render thread
     (`RenderThread`); what the main thread spends besides is the job's bookkeeping and RQ's."""
-    total = 0.0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        if task.name == str(pid):
-            continue
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(_stat_usage(task / "stat")[0] for task in Path(f"/proc/{pid}/task").glob("*")
+               if task.name != str(pid))
 
 
 def _backend_pids(app: Any) -> list[int]:
@@ -330,18 +328,17 @@ def _round_span(redis_url: str, job_ids: list[int]) -> tuple[dt.datetime, dt.dat
 
     connection = Redis.from_url(redis_url)
     try:
-        jobs = [rq_job for rq_job in RqJob.fetch_many([rq_job_id(job_id, 0) for job_id in job_ids],
-                                                      connection=connection)
-                if rq_job is not None and rq_job.enqueued_at is not None and rq_job.ended_at is not None]
+        spans = [(rq_job.enqueued_at, rq_job.ended_at)
+                 for rq_job in RqJob.fetch_many([rq_job_id(job_id, 0) for job_id in job_ids], connection=connection)
+                 if rq_job is not None and rq_job.enqueued_at is not None and rq_job.ended_at is not None]
     finally:
         connection.close()
-    assert len(jobs) == len(job_ids), f"RQ knows the start and end of {len(jobs)} of {len(job_ids)} jobs"
+    assert len(spans) == len(job_ids), f"RQ knows the start and end of {len(spans)} of {len(job_ids)} jobs"
 
     def aware(moment: dt.datetime) -> dt.datetime:
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
-    return (min(aware(job.enqueued_at) for job in jobs if job.enqueued_at is not None),
-            max(aware(job.ended_at) for job in jobs if job.ended_at is not None))
+    return min(aware(enqueued) for enqueued, _ in spans), max(aware(ended) for _, ended in spans)
 
 
 def noop_job(index: int) -> None:
